@@ -1,0 +1,204 @@
+//! Who is calling: API-key authentication (`llm.policies.apiKey`) and the caller's [`Identity`].
+//!
+//! Keys are held only as SHA-256 digests: the presented key is hashed once, looked up by digest,
+//! and the match is confirmed with a constant-time comparison. A lookup by digest leaks nothing
+//! useful about the key itself, and the config (or a dump of it) never has to hold a secret.
+//! The [`KeyStore`] trait is the seam where dynamic (database-backed) keys plug in later.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::HeaderMap;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::{ApiKeyEntry, ApiKeyMode, ApiKeyPolicy};
+
+/// The authenticated caller. Its metadata is the CEL `apiKey` map (plus `apiKey.name`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    /// Stable id of the key (never the key itself), e.g. `static-0`.
+    pub id: Arc<str>,
+    pub name: Option<Arc<str>>,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// SHA-256 of a presented or configured key.
+pub type KeyDigest = [u8; 32];
+
+pub fn digest(key: &str) -> KeyDigest {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// Resolves a key digest to an identity. Static config keys today; a database-backed store later.
+pub trait KeyStore: Send + Sync {
+    fn lookup(&self, digest: &KeyDigest) -> Option<Arc<Identity>>;
+}
+
+/// Keys from the config file.
+#[derive(Default)]
+pub struct StaticKeys {
+    by_digest: HashMap<KeyDigest, Arc<Identity>>,
+}
+
+impl StaticKeys {
+    pub fn from_entries(entries: &[ApiKeyEntry]) -> Result<StaticKeys, String> {
+        let mut by_digest = HashMap::with_capacity(entries.len());
+        for (i, entry) in entries.iter().enumerate() {
+            let digest = match (&entry.key, &entry.key_hash) {
+                (Some(key), _) => digest(key),
+                (None, Some(hash)) => crate::config::parse_key_hash(hash)
+                    .map_err(|e| format!("llm.policies.apiKey.keys[{i}].keyHash: {e}"))?,
+                (None, None) => return Err(format!("llm.policies.apiKey.keys[{i}]: no key")),
+            };
+            let name = entry.name.clone().or_else(|| {
+                entry
+                    .metadata
+                    .get("name")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            });
+            let identity = Identity {
+                id: format!("static-{i}").into(),
+                name: name.map(Into::into),
+                metadata: entry.metadata.clone(),
+            };
+            if by_digest.insert(digest, Arc::new(identity)).is_some() {
+                return Err(format!("llm.policies.apiKey.keys[{i}]: duplicate key"));
+            }
+        }
+        Ok(StaticKeys { by_digest })
+    }
+}
+
+impl KeyStore for StaticKeys {
+    fn lookup(&self, presented: &KeyDigest) -> Option<Arc<Identity>> {
+        let (stored, identity) = self.by_digest.get_key_value(presented)?;
+        bool::from(stored.ct_eq(presented)).then(|| identity.clone())
+    }
+}
+
+/// Why a caller was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthError {
+    Missing,
+    Invalid,
+}
+
+/// The apiKey policy: mode plus where keys are looked up.
+pub struct Authenticator {
+    mode: ApiKeyMode,
+    store: Box<dyn KeyStore>,
+}
+
+impl Authenticator {
+    pub fn from_policy(policy: &ApiKeyPolicy) -> Result<Authenticator, String> {
+        Ok(Authenticator {
+            mode: policy.mode,
+            store: Box::new(StaticKeys::from_entries(&policy.keys)?),
+        })
+    }
+
+    /// Resolves the caller from `Authorization: Bearer` or `x-api-key`.
+    /// Ok(None) means anonymous access that the mode allows.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Arc<Identity>>, AuthError> {
+        let found = presented_key(headers).map(|key| self.store.lookup(&digest(key)));
+        match (self.mode, found) {
+            (_, Some(Some(identity))) => Ok(Some(identity)),
+            (ApiKeyMode::Strict, None) => Err(AuthError::Missing),
+            (ApiKeyMode::Strict | ApiKeyMode::Optional, Some(None)) => Err(AuthError::Invalid),
+            (ApiKeyMode::Optional | ApiKeyMode::Permissive, None)
+            | (ApiKeyMode::Permissive, Some(None)) => Ok(None),
+        }
+    }
+}
+
+/// The key the caller presented, if any. `Authorization` wins over `x-api-key`.
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(value) = headers.get(http::header::AUTHORIZATION) {
+        let text = value.to_str().ok()?;
+        let (scheme, token) = text.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim())
+            .filter(|t| !t.is_empty());
+    }
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(mode: ApiKeyMode) -> ApiKeyPolicy {
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("user".into(), "alice".into());
+        ApiKeyPolicy {
+            mode,
+            keys: vec![
+                ApiKeyEntry {
+                    key: Some("sk-alice".into()),
+                    key_hash: None,
+                    name: None,
+                    metadata,
+                },
+                ApiKeyEntry {
+                    key: None,
+                    key_hash: Some(format!("sha256:{}", hex::encode(digest("sk-bob")))),
+                    name: Some("bob-key".into()),
+                    metadata: serde_json::Map::new(),
+                },
+            ],
+        }
+    }
+
+    fn headers(name: &str, value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn accepts_bearer_and_x_api_key_and_hashed_keys() {
+        let auth = Authenticator::from_policy(&policy(ApiKeyMode::Strict)).unwrap();
+        let alice = auth
+            .authenticate(&headers("authorization", "Bearer sk-alice"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(alice.metadata["user"], "alice");
+        assert_eq!(alice.id.as_ref(), "static-0");
+        let bob = auth
+            .authenticate(&headers("x-api-key", "sk-bob"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(bob.name.as_deref(), Some("bob-key"));
+    }
+
+    #[test]
+    fn modes_decide_missing_and_invalid() {
+        let none = HeaderMap::new();
+        let bad = headers("authorization", "Bearer sk-wrong");
+        let strict = Authenticator::from_policy(&policy(ApiKeyMode::Strict)).unwrap();
+        assert_eq!(strict.authenticate(&none), Err(AuthError::Missing));
+        assert_eq!(strict.authenticate(&bad), Err(AuthError::Invalid));
+        let optional = Authenticator::from_policy(&policy(ApiKeyMode::Optional)).unwrap();
+        assert_eq!(optional.authenticate(&none), Ok(None));
+        assert_eq!(optional.authenticate(&bad), Err(AuthError::Invalid));
+        let permissive = Authenticator::from_policy(&policy(ApiKeyMode::Permissive)).unwrap();
+        assert_eq!(permissive.authenticate(&bad), Ok(None));
+    }
+
+    #[test]
+    fn non_bearer_authorization_is_not_a_key() {
+        let auth = Authenticator::from_policy(&policy(ApiKeyMode::Strict)).unwrap();
+        let basic = headers("authorization", "Basic c2stYWxpY2U=");
+        assert_eq!(auth.authenticate(&basic), Err(AuthError::Missing));
+    }
+}

@@ -1,0 +1,294 @@
+//! The configuration file: its YAML shape (a compatible subset of agentgateway's standalone `llm:`
+//! config, see `shared/reference/interface.md`), loading with `$VAR` expansion, and validation.
+//!
+//! Typos must never be silently ignored, so every struct denies unknown fields and every error
+//! names the field path (and, for parse errors, the line). The types here are plain data; the
+//! runtime structures the request path uses (routes, key tables, compiled CEL) are built from them
+//! by [`crate::gateway`] so that `--validate-only` exercises exactly what a real start does.
+
+mod duration;
+mod expand;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+pub use duration::parse_duration;
+pub(crate) use validate::{check_base_url, parse_key_hash};
+
+/// The default request body limit: large prompts (long contexts, base64 images) fit; abuse does not.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// A configuration that could not be loaded; the message names the field (and line when known).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Expand(String),
+    #[error("{0}")]
+    Parse(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Config {
+    #[serde(default)]
+    pub config: GlobalConfig,
+    pub llm: LlmConfig,
+}
+
+/// Process-wide settings: where the side ports listen, and how requests are logged and metered.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GlobalConfig {
+    pub stats_addr: Option<SocketAddr>,
+    pub readiness_addr: Option<SocketAddr>,
+    pub admin_addr: Option<SocketAddr>,
+    #[serde(default)]
+    pub logging: LoggingConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// How long in-flight requests may take to finish after SIGTERM (ours; default 30s).
+    #[serde(default, with = "duration::option")]
+    pub drain_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoggingConfig {
+    pub format: Option<LogFormat>,
+    /// Level of the diagnostics on stderr (`error`..`trace`); the access log is not affected.
+    pub level: Option<String>,
+    /// CEL: only requests for which this is true are logged.
+    pub filter: Option<String>,
+    #[serde(default)]
+    pub fields: LogFields,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogFields {
+    /// Extra fields, name -> CEL expression, in the order written.
+    #[serde(default)]
+    pub add: IndexMap<String, String>,
+    /// Built-in fields to leave out (e.g. `src.addr`).
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    #[serde(default)]
+    pub fields: MetricFields,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricFields {
+    /// Extra labels on the gen_ai metrics, label name -> CEL expression.
+    #[serde(default)]
+    pub add: IndexMap<String, String>,
+}
+
+/// The LLM listener and what it routes to.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LlmConfig {
+    #[serde(default = "default_port")]
+    pub port: u16,
+    pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub policies: Policies,
+    #[serde(default)]
+    pub models: Vec<ModelConfig>,
+    /// Largest accepted request body in bytes (ours; default 16 MiB); larger bodies get 413.
+    pub max_request_body_bytes: Option<usize>,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+}
+
+fn default_port() -> u16 {
+    4000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TlsConfig {
+    pub cert: String,
+    pub key: String,
+}
+
+/// Upstream timeouts (ours). A model may take minutes to start streaming, so the first-byte
+/// default is generous; connecting should be quick.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Timeouts {
+    #[serde(default, with = "duration::option")]
+    pub connect: Option<Duration>,
+    #[serde(default, with = "duration::option")]
+    pub first_byte: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Policies {
+    pub api_key: Option<ApiKeyPolicy>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ApiKeyPolicy {
+    #[serde(default)]
+    pub mode: ApiKeyMode,
+    #[serde(default)]
+    pub keys: Vec<ApiKeyEntry>,
+}
+
+/// `strict`: a valid key is required. `optional`: a key, if present, must be valid.
+/// `permissive`: a valid key identifies the caller; an invalid or missing one is let through anonymously.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiKeyMode {
+    #[default]
+    Strict,
+    Optional,
+    Permissive,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ApiKeyEntry {
+    pub key: Option<String>,
+    /// `sha256:<64 hex>`: lets a config hold no secret at all.
+    pub key_hash: Option<String>,
+    /// Shown as `apiKey.name` in CEL; defaults to the metadata's `name`, if any.
+    pub name: Option<String>,
+    #[serde(default)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl std::fmt::Debug for ApiKeyEntry {
+    // Keys must never reach a log, not even a debug dump of the config.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyEntry")
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("key_hash", &self.key_hash)
+            .field("name", &self.name)
+            .field("metadata", &self.metadata)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ModelConfig {
+    /// What clients ask for: an exact name, `*`, or a `prefix*` wildcard.
+    pub name: String,
+    pub provider: ProviderKind,
+    #[serde(default)]
+    pub params: ModelParams,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ProviderKind {
+    #[serde(rename = "openAI", alias = "openai")]
+    OpenAi,
+}
+
+impl ProviderKind {
+    /// The OpenTelemetry `gen_ai.provider.name` value.
+    pub fn system(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAi => "openai",
+        }
+    }
+
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAi => "https://api.openai.com/v1",
+        }
+    }
+}
+
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ModelParams {
+    pub model: Option<String>,
+    pub api_key: Option<String>,
+    pub base_url: Option<String>,
+}
+
+impl std::fmt::Debug for ModelParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelParams")
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("base_url", &self.base_url)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Reads, expands and parses a config file, then checks what serde cannot.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_yaml(&text, &|name| std::env::var(name).ok())
+            .map_err(|e| prefix_error(e, &path.display().to_string()))
+    }
+
+    /// Parses YAML text; `env` resolves `$VAR`s (a parameter so tests need not touch the process env).
+    pub fn from_yaml(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let expanded = expand::expand_env(text, env).map_err(ConfigError::Expand)?;
+        let config: Config =
+            serde_yaml_ng::from_str(&expanded).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        validate::validate(&config).map_err(ConfigError::Invalid)?;
+        Ok(config)
+    }
+
+    pub fn max_request_body_bytes(&self) -> usize {
+        self.llm
+            .max_request_body_bytes
+            .unwrap_or(DEFAULT_MAX_BODY_BYTES)
+    }
+
+    pub fn drain_timeout(&self) -> Duration {
+        self.config.drain_timeout.unwrap_or(Duration::from_secs(30))
+    }
+}
+
+fn prefix_error(e: ConfigError, file: &str) -> ConfigError {
+    match e {
+        ConfigError::Expand(m) => ConfigError::Expand(format!("{file}: {m}")),
+        ConfigError::Parse(m) => ConfigError::Parse(format!("{file}: {m}")),
+        ConfigError::Invalid(m) => ConfigError::Invalid(format!("{file}: {m}")),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,99 @@
+//! Checks serde cannot express: values that parse but make no sense together. Each message names
+//! the field path so the user can find it.
+
+use super::{ApiKeyEntry, Config, ModelConfig};
+
+pub fn validate(config: &Config) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for (i, model) in config.llm.models.iter().enumerate() {
+        validate_model(model).map_err(|e| format!("llm.models[{i}].{e}"))?;
+        if !seen.insert(model.name.as_str()) {
+            return Err(format!(
+                "llm.models[{i}].name: duplicate model name {:?}",
+                model.name
+            ));
+        }
+    }
+    if let Some(policy) = &config.llm.policies.api_key {
+        for (i, key) in policy.keys.iter().enumerate() {
+            validate_key(key).map_err(|e| format!("llm.policies.apiKey.keys[{i}].{e}"))?;
+        }
+    }
+    if config.llm.max_request_body_bytes == Some(0) {
+        return Err("llm.maxRequestBodyBytes: must be greater than 0".into());
+    }
+    for name in config.config.metrics.fields.add.keys() {
+        if !is_label_name(name) {
+            return Err(format!(
+                "config.metrics.fields.add.{name}: not a valid Prometheus label name"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_model(model: &ModelConfig) -> Result<(), String> {
+    let name = model.name.as_str();
+    if name.is_empty() {
+        return Err("name: must not be empty".into());
+    }
+    if name.contains('*') && !(name.ends_with('*') && name.matches('*').count() == 1) {
+        return Err(format!(
+            "name: {name:?}: only a single trailing '*' wildcard is supported (e.g. \"gpt-4o*\" or \"*\")"
+        ));
+    }
+    if let Some(url) = &model.params.base_url {
+        check_base_url(url).map_err(|e| format!("params.baseUrl: {e}"))?;
+    }
+    if model.params.model.as_deref() == Some("") {
+        return Err("params.model: must not be empty".into());
+    }
+    Ok(())
+}
+
+pub(crate) fn check_base_url(url: &str) -> Result<http::Uri, String> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => return Err(format!("{url:?} must start with http:// or https://")),
+    }
+    if uri.host().is_none() {
+        return Err(format!("{url:?} has no host"));
+    }
+    if uri.query().is_some() {
+        return Err(format!("{url:?} must not have a query string"));
+    }
+    Ok(uri)
+}
+
+fn validate_key(key: &ApiKeyEntry) -> Result<(), String> {
+    match (&key.key, &key.key_hash) {
+        (Some(_), Some(_)) => Err("key: set either key or keyHash, not both".into()),
+        (None, None) => Err("key: one of key or keyHash is required".into()),
+        (Some(k), None) if k.is_empty() => Err("key: must not be empty".into()),
+        (None, Some(h)) => parse_key_hash(h)
+            .map(|_| ())
+            .map_err(|e| format!("keyHash: {e}")),
+        _ => Ok(()),
+    }
+}
+
+/// `sha256:<64 hex digits>` -> the 32-byte digest.
+pub(crate) fn parse_key_hash(text: &str) -> Result<[u8; 32], String> {
+    let hex_part = text
+        .strip_prefix("sha256:")
+        .ok_or_else(|| "must look like \"sha256:<64 hex digits>\"".to_string())?;
+    let mut digest = [0u8; 32];
+    hex::decode_to_slice(hex_part, &mut digest)
+        .map_err(|_| "must look like \"sha256:<64 hex digits>\"".to_string())?;
+    Ok(digest)
+}
+
+fn is_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with("__")
+}

@@ -1,0 +1,216 @@
+//! The gateway's own errors on the request path, and their single mapping to what the caller sees
+//! (status + a body in the caller's API shape) and what the metrics see (a bounded label).
+//!
+//! Every refusal the gateway makes goes through [`GatewayError`], so a new case cannot forget its
+//! status, its OpenAI/Anthropic body, or its `reason` label. Provider errors are not here: those
+//! pass through to the caller unchanged.
+
+use bytes::Bytes;
+use http::StatusCode;
+
+/// The error body convention of the API the caller is speaking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiShape {
+    OpenAi,
+    Anthropic,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayError {
+    MissingApiKey,
+    InvalidApiKey,
+    ModelNotFound(String),
+    /// Malformed JSON, missing model and similar: the message says what is wrong.
+    InvalidRequest(String),
+    BodyTooLarge {
+        limit: usize,
+    },
+    PathNotFound(String),
+    MethodNotAllowed(http::Method),
+    UpstreamUnavailable(String),
+    UpstreamTimeout(String),
+    Internal(String),
+}
+
+impl GatewayError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::MissingApiKey | GatewayError::InvalidApiKey => StatusCode::UNAUTHORIZED,
+            GatewayError::ModelNotFound(_) | GatewayError::PathNotFound(_) => StatusCode::NOT_FOUND,
+            GatewayError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            GatewayError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
+            GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The bounded `reason` / `error_type` label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            GatewayError::MissingApiKey | GatewayError::InvalidApiKey => "unauthorized",
+            GatewayError::ModelNotFound(_) => "model_not_found",
+            GatewayError::InvalidRequest(_) => "invalid_request",
+            GatewayError::BodyTooLarge { .. } => "request_too_large",
+            GatewayError::PathNotFound(_) => "not_found",
+            GatewayError::MethodNotAllowed(_) => "method_not_allowed",
+            GatewayError::UpstreamUnavailable(_) => "upstream_unavailable",
+            GatewayError::UpstreamTimeout(_) => "upstream_timeout",
+            GatewayError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// OpenAI's `error.type` and `error.code` for this case (interface.md's table).
+    fn openai_type_code(&self) -> (&'static str, Option<&'static str>) {
+        match self {
+            GatewayError::MissingApiKey | GatewayError::InvalidApiKey => {
+                ("authentication_error", Some("invalid_api_key"))
+            }
+            GatewayError::ModelNotFound(_) => ("invalid_request_error", Some("model_not_found")),
+            GatewayError::InvalidRequest(_) => ("invalid_request_error", None),
+            GatewayError::BodyTooLarge { .. } => {
+                ("invalid_request_error", Some("request_too_large"))
+            }
+            GatewayError::PathNotFound(_) => ("invalid_request_error", Some("unknown_url")),
+            GatewayError::MethodNotAllowed(_) => {
+                ("invalid_request_error", Some("method_not_allowed"))
+            }
+            GatewayError::UpstreamUnavailable(_) => ("api_error", Some("upstream_unavailable")),
+            GatewayError::UpstreamTimeout(_) => ("api_error", Some("upstream_timeout")),
+            GatewayError::Internal(_) => ("api_error", Some("internal_error")),
+        }
+    }
+
+    /// Anthropic's `error.type` for the same case.
+    fn anthropic_type(&self) -> &'static str {
+        match self.status().as_u16() {
+            400 | 405 => "invalid_request_error",
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            413 => "request_too_large",
+            429 => "rate_limit_error",
+            _ => "api_error",
+        }
+    }
+
+    /// The human-readable message. Never includes a key or other secret.
+    pub fn message(&self) -> String {
+        match self {
+            GatewayError::MissingApiKey => {
+                "Missing API key. Pass it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'."
+                    .into()
+            }
+            GatewayError::InvalidApiKey => "Incorrect API key provided.".into(),
+            GatewayError::ModelNotFound(model) => {
+                format!("The model '{model}' does not exist or is not served by this gateway.")
+            }
+            GatewayError::InvalidRequest(message) => message.clone(),
+            GatewayError::BodyTooLarge { limit } => {
+                format!("Request body is larger than the limit of {limit} bytes.")
+            }
+            GatewayError::PathNotFound(path) => format!("Unknown request URL: {path}."),
+            GatewayError::MethodNotAllowed(method) => {
+                format!("Method {method} is not allowed on this path.")
+            }
+            GatewayError::UpstreamUnavailable(detail) => {
+                format!("The upstream provider could not be reached: {detail}")
+            }
+            GatewayError::UpstreamTimeout(detail) => {
+                format!("The upstream provider timed out: {detail}")
+            }
+            GatewayError::Internal(detail) => format!("Internal gateway error: {detail}"),
+        }
+    }
+
+    /// The error body in the caller's API shape.
+    pub fn body(&self, shape: ApiShape) -> Bytes {
+        let message = self.message();
+        let value = match shape {
+            ApiShape::OpenAi => {
+                let (kind, code) = self.openai_type_code();
+                serde_json::json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+            }
+            ApiShape::Anthropic => serde_json::json!({
+                "type": "error",
+                "error": {"type": self.anthropic_type(), "message": message}
+            }),
+        };
+        Bytes::from(value.to_string())
+    }
+}
+
+impl std::fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for GatewayError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(bytes: Bytes) -> serde_json::Value {
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn openai_shape_follows_the_contract_table() {
+        let cases = [
+            (
+                GatewayError::MissingApiKey,
+                401,
+                "authentication_error",
+                Some("invalid_api_key"),
+            ),
+            (
+                GatewayError::ModelNotFound("x".into()),
+                404,
+                "invalid_request_error",
+                Some("model_not_found"),
+            ),
+            (
+                GatewayError::InvalidRequest("bad".into()),
+                400,
+                "invalid_request_error",
+                None,
+            ),
+            (
+                GatewayError::BodyTooLarge { limit: 1 },
+                413,
+                "invalid_request_error",
+                Some("request_too_large"),
+            ),
+            (
+                GatewayError::UpstreamUnavailable("x".into()),
+                502,
+                "api_error",
+                Some("upstream_unavailable"),
+            ),
+            (
+                GatewayError::UpstreamTimeout("x".into()),
+                504,
+                "api_error",
+                Some("upstream_timeout"),
+            ),
+        ];
+        for (err, status, kind, code) in cases {
+            assert_eq!(err.status().as_u16(), status);
+            let body = json(err.body(ApiShape::OpenAi));
+            assert_eq!(body["error"]["type"], kind);
+            assert_eq!(body["error"]["code"], serde_json::json!(code));
+            assert!(body["error"]["param"].is_null());
+            assert!(body["error"]["message"].as_str().unwrap().len() > 5);
+        }
+    }
+
+    #[test]
+    fn anthropic_shape() {
+        let body = json(GatewayError::InvalidApiKey.body(ApiShape::Anthropic));
+        assert_eq!(body["type"], "error");
+        assert_eq!(body["error"]["type"], "authentication_error");
+    }
+}

@@ -1,0 +1,38 @@
+//! agentgateway: an LLM gateway. It authenticates callers by API key, routes each request by its
+//! `model` to a provider, forwards it (streams event by event, never buffered), and meters what
+//! happened into Prometheus metrics and one access-log line per request.
+//!
+//! # Layout
+//! - [`config`]: the YAML config file: shape, `$VAR` expansion, validation.
+//! - [`gateway`]: builds the runtime state from a config and runs the listeners ([`gateway::Gateway::start`]).
+//! - [`server`]: listeners (HTTP/1.1 + h2c, optional TLS), readiness, stats, graceful drain.
+//! - [`proxy`]: the request path as named stages: classify, authenticate, read, route, forward.
+//! - [`auth`]: API keys and the caller's [`auth::Identity`].
+//! - [`routing`]: model name -> model route (exact, then longest wildcard).
+//! - [`upstream`]: the pooled HTTPS client and the upstream request.
+//! - [`metered_body`]: the response body wrapper that forwards, meters, and finishes the record.
+//! - [`record`]: the per-request record every stage fills in.
+//! - [`telemetry`]: turns a finished record into metrics and a log line, once.
+//! - [`metrics`] / [`exposition`]: the Prometheus families and their text formats.
+//! - [`accesslog`]: text and JSON access-log lines on stdout.
+//! - [`expr`]: CEL expressions over a request record (log fields, filters, metric labels).
+//! - [`errors`]: the gateway's own errors, in the caller's API shape.
+//! - Provider wire formats live in the `agentgateway-wire` crate (no I/O).
+
+pub mod accesslog;
+pub mod auth;
+pub mod config;
+pub mod errors;
+pub mod exposition;
+pub mod expr;
+pub mod gateway;
+pub mod metered_body;
+pub mod metrics;
+pub mod proxy;
+pub mod record;
+pub mod routing;
+pub mod server;
+pub mod telemetry;
+pub mod upstream;
+
+pub use gateway::{Gateway, Listeners, Options, RunningGateway};

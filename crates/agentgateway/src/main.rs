@@ -1,0 +1,135 @@
+//! The `agentgateway` binary: parse the command line, load the config, run the library's gateway
+//! until SIGTERM/SIGINT, drain, exit 0. Diagnostics go to stderr; stdout carries only the access log.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use agentgateway::config::{Config, LogFormat};
+use agentgateway::gateway::{Gateway, Listeners, Options};
+use clap::Parser;
+
+/// An LLM gateway: OpenAI-compatible proxy that meters every token.
+#[derive(Parser)]
+#[command(name = "agentgateway", version, about)]
+struct Cli {
+    /// Config file (YAML).
+    #[arg(
+        short = 'f',
+        short_alias = 'c',
+        long = "file",
+        alias = "config",
+        value_name = "FILE"
+    )]
+    file: PathBuf,
+    /// Check the config and exit 0 (valid) or 1 (with the problem on stderr).
+    #[arg(long)]
+    validate_only: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match load(&cli) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_diagnostics(&config);
+    let options = match log_format_override() {
+        Ok(log_format) => Options {
+            log_format,
+            ..Options::default()
+        },
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if cli.validate_only {
+        return match Gateway::build(&config, options) {
+            Ok(_) => {
+                eprintln!("{}: configuration is valid", cli.file.display());
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("error: {}: {message}", cli.file.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match run(config, options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(cli: &Cli) -> Result<Config, String> {
+    let mut config = Config::load(&cli.file).map_err(|e| e.to_string())?;
+    for (var, slot) in [
+        ("STATS_ADDR", &mut config.config.stats_addr),
+        ("READINESS_ADDR", &mut config.config.readiness_addr),
+        ("ADMIN_ADDR", &mut config.config.admin_addr),
+    ] {
+        if let Ok(value) = std::env::var(var) {
+            *slot = Some(value.parse().map_err(|e| format!("{var}={value:?}: {e}"))?);
+        }
+    }
+    Ok(config)
+}
+
+fn log_format_override() -> Result<Option<LogFormat>, String> {
+    match std::env::var("LOG_FORMAT").as_deref() {
+        Err(_) => Ok(None),
+        Ok("json") => Ok(Some(LogFormat::Json)),
+        Ok("text") => Ok(Some(LogFormat::Text)),
+        Ok(other) => Err(format!("LOG_FORMAT={other:?}: expected text or json")),
+    }
+}
+
+fn init_diagnostics(config: &Config) {
+    let level = config.config.logging.level.as_deref().unwrap_or("info");
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(config: Config, options: Options) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let gateway = Gateway::build(&config, options)?;
+        let listeners = Listeners::bind(&config).await.map_err(|e| e.to_string())?;
+        let running = gateway.start(listeners).map_err(|e| e.to_string())?;
+        tracing::info!(
+            llm = %running.llm_addr,
+            stats = ?running.stats_addr,
+            readiness = ?running.readiness_addr,
+            "agentgateway listening"
+        );
+        wait_for_signal().await?;
+        tracing::info!("shutting down: draining in-flight requests");
+        running.shutdown().await;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,903 @@
+//! The Prometheus families the gateway exposes, and how one finished [`RequestRecord`] becomes
+//! observations in them. Names, labels and buckets are the interface contract (`interface.md`,
+//! Metrics): the OpenTelemetry GenAI families (token usage, request duration, time to first
+//! token, time per output token) and the per-request HTTP families (`requests_total`, duration).
+//!
+//! This runs once per request, so label sets are cheap to build: every value is a
+//! `&'static str` or a shared `Arc<str>` (no string is formatted per request), the labels a
+//! request shares across families are built once behind an `Arc`, and their hash is computed once
+//! and reused by every family lookup.
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use prometheus_client::encoding::LabelSetEncoder;
+use prometheus_client::encoding::{prometheus_text, text, EncodeLabel, EncodeLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+use agentgateway_wire::Usage;
+
+use crate::exposition::Format;
+use crate::record::RequestRecord;
+
+/// Token counts (OpenTelemetry GenAI semantic conventions).
+const TOK: [f64; 14] = [
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
+];
+/// GenAI request durations, seconds.
+const DUR: [f64; 14] = [
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
+/// Time to first token, seconds.
+const TTFT: [f64; 16] = [
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+/// Time per output token, seconds.
+const TPOT: [f64; 13] = [
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
+];
+/// HTTP request durations, seconds.
+const HTTP: [f64; 14] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 80.0,
+];
+
+const UNKNOWN: &str = "unknown";
+
+/// Label names our families already use; a custom label may not take one of them.
+const RESERVED_LABELS: [&str; 17] = [
+    "gen_ai_token_type",
+    "gen_ai_operation_name",
+    "gen_ai_system",
+    "gen_ai_request_model",
+    "gen_ai_response_model",
+    "bind",
+    "gateway",
+    "listener",
+    "route",
+    "route_rule",
+    "error_type",
+    "backend",
+    "protocol",
+    "method",
+    "status",
+    "reason",
+    "le",
+];
+
+/// Methods that get their own `method` value; anything else is `_OTHER` (as in OpenTelemetry's
+/// HTTP conventions), so a client cannot mint series by inventing methods.
+const METHODS: [&str; 9] = [
+    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+];
+
+type HistogramFamily<S> = Family<S, Histogram, fn() -> Histogram>;
+
+/// The gateway's metric families and the registry that exposes them.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    token_usage: HistogramFamily<TokenKey>,
+    request_duration: HistogramFamily<DurationKey>,
+    time_to_first_token: HistogramFamily<GenAiKey>,
+    time_per_output_token: HistogramFamily<GenAiKey>,
+    requests: Family<HttpKey, Counter>,
+    http_duration: HistogramFamily<HttpKey>,
+    custom_names: Arc<[Arc<str>]>,
+    /// Seeds the once-per-request label hashes (randomly, like `HashMap` itself).
+    hasher: RandomState,
+    /// `status` values for 0..=999, built once so a request never formats its status code.
+    statuses: Box<[Arc<str>]>,
+    unknown: Arc<str>,
+    no_custom_values: Arc<[Arc<str>]>,
+    /// Size of the last exposition, to allocate the next one in one go.
+    last_len: AtomicUsize,
+}
+
+// === impl Metrics ===
+
+impl Metrics {
+    /// custom_labels: names of the user's custom labels (`config.metrics.fields.add` keys), in
+    /// order. A name that is not a valid Prometheus label name, or that clashes with one of ours,
+    /// is adjusted (and a warning logged) rather than allowed to break every scrape.
+    pub fn new(custom_labels: Vec<String>) -> Metrics {
+        let mut registry = Registry::with_prefix("agentgateway");
+        let token_usage = histogram_family(|| Histogram::new(TOK));
+        let request_duration = histogram_family(|| Histogram::new(DUR));
+        let time_to_first_token = histogram_family(|| Histogram::new(TTFT));
+        let time_per_output_token = histogram_family(|| Histogram::new(TPOT));
+        let requests = Family::<HttpKey, Counter>::default();
+        let http_duration = histogram_family(|| Histogram::new(HTTP));
+        registry.register(
+            "gen_ai_client_token_usage",
+            "Tokens used per request, by token type, as reported by the provider",
+            token_usage.clone(),
+        );
+        registry.register(
+            "gen_ai_server_request_duration",
+            "Duration of LLM requests in seconds",
+            request_duration.clone(),
+        );
+        registry.register(
+            "gen_ai_server_time_to_first_token",
+            "Time to the first response bytes of successful LLM requests in seconds",
+            time_to_first_token.clone(),
+        );
+        registry.register(
+            "gen_ai_server_time_per_output_token",
+            "Time per output token after the first, of successful streamed LLM requests in seconds",
+            time_per_output_token.clone(),
+        );
+        registry.register("requests", "Requests handled", requests.clone());
+        registry.register_with_unit(
+            "request_duration",
+            "Duration of requests",
+            Unit::Seconds,
+            http_duration.clone(),
+        );
+        Metrics {
+            registry,
+            token_usage,
+            request_duration,
+            time_to_first_token,
+            time_per_output_token,
+            requests,
+            http_duration,
+            custom_names: sanitize_custom_labels(custom_labels).into(),
+            hasher: RandomState::new(),
+            statuses: (0..1000u16).map(|s| Arc::from(s.to_string())).collect(),
+            unknown: Arc::from(UNKNOWN),
+            no_custom_values: Arc::new([]),
+            last_len: AtomicUsize::new(0),
+        }
+    }
+
+    /// Records one finished request. `custom` holds the custom label values in the same order as
+    /// the names ("unknown" already substituted by the caller when an expression failed); missing
+    /// values read as "unknown".
+    pub fn record(&self, rec: &RequestRecord, custom: &[Arc<str>]) {
+        let custom = self.custom_values(custom);
+        let route = RouteLabels::new(rec);
+        let http = self.http_labels(rec, route.clone(), custom.clone());
+        let key = HttpKey(Arc::new(self.hashed(http)));
+        self.http_duration
+            .get_or_create(&key)
+            .observe(rec.duration.as_secs_f64());
+        self.requests.get_or_create(&key).inc();
+
+        if let (Some(operation), Some(system)) = (rec.operation_name(), rec.system()) {
+            let labels = GenAiLabels {
+                operation,
+                system,
+                request_model: rec
+                    .llm
+                    .request_model
+                    .clone()
+                    .map_or(UNKNOWN.into(), Value::Shared),
+                response_model: response_model(rec),
+                route,
+                custom,
+            };
+            self.record_gen_ai(rec, Arc::new(self.hashed(labels)));
+        }
+    }
+
+    /// Renders the registry in `format`. Text 0.0.4 comes from prometheus-client's own 0.0.4
+    /// encoder (one pass; its output is what [`crate::exposition::openmetrics_to_text`] would
+    /// make of the OpenMetrics rendering, which the tests check).
+    pub fn encode(&self, format: Format) -> String {
+        let mut out = String::with_capacity(self.last_len.load(Ordering::Relaxed) + 1024);
+        let result = match format {
+            Format::Text004 => prometheus_text::encode(&mut out, &self.registry),
+            Format::OpenMetrics => text::encode(&mut out, &self.registry),
+        };
+        if result.is_err() {
+            // Writing to a String cannot fail; a label encoder could, and should not go unseen.
+            tracing::error!(?format, "encoding metrics failed");
+        }
+        self.last_len.store(out.len(), Ordering::Relaxed);
+        out
+    }
+
+    /// The GenAI families, for a request with an operation and a route.
+    fn record_gen_ai(&self, rec: &RequestRecord, labels: Arc<Hashed<GenAiLabels>>) {
+        observe_tokens(&self.token_usage, &labels, &rec.llm.usage);
+        // OpenTelemetry sets error.type only on failure, so a success has no error_type at all.
+        let duration_key = DurationKey {
+            labels: labels.clone(),
+            error_type: rec.error.as_ref().map(|e| e.label.clone()),
+        };
+        self.request_duration
+            .get_or_create(&duration_key)
+            .observe(rec.duration.as_secs_f64());
+
+        let (Some(ttft), None) = (rec.ttft, &rec.error) else {
+            return;
+        };
+        let key = GenAiKey(labels);
+        self.time_to_first_token
+            .get_or_create(&key)
+            .observe(ttft.as_secs_f64());
+        let output_tokens = rec.llm.usage.output_tokens.filter(|n| *n > 1);
+        if let (true, Some(output_tokens)) = (rec.llm.streaming, output_tokens) {
+            let after_first = rec.duration.saturating_sub(ttft).as_secs_f64();
+            self.time_per_output_token
+                .get_or_create(&key)
+                .observe(after_first / (output_tokens - 1) as f64);
+        }
+    }
+
+    fn http_labels(
+        &self,
+        rec: &RequestRecord,
+        route: RouteLabels,
+        custom: CustomLabels,
+    ) -> HttpLabels {
+        let method = rec.method.as_str();
+        HttpLabels {
+            backend: rec
+                .route
+                .as_ref()
+                .map_or(UNKNOWN.into(), |r| Value::Shared(r.endpoint.clone())),
+            protocol: if rec.llm.operation.is_some() {
+                "llm"
+            } else {
+                "http"
+            },
+            method: METHODS
+                .iter()
+                .find(|m| **m == method)
+                .copied()
+                .unwrap_or("_OTHER"),
+            status: self.status(rec.status),
+            reason: rec.reason.unwrap_or("ok"),
+            route,
+            custom,
+        }
+    }
+
+    fn status(&self, status: u16) -> Arc<str> {
+        match self.statuses.get(usize::from(status)) {
+            Some(s) => s.clone(),
+            None => Arc::from(itoa::Buffer::new().format(status)),
+        }
+    }
+
+    fn custom_values(&self, values: &[Arc<str>]) -> CustomLabels {
+        let names = self.custom_names.clone();
+        if names.is_empty() {
+            // Share one empty slice rather than allocate one per request.
+            let values = self.no_custom_values.clone();
+            return CustomLabels { names, values };
+        }
+        let values = (0..names.len())
+            .map(|i| values.get(i).unwrap_or(&self.unknown).clone())
+            .collect();
+        CustomLabels { names, values }
+    }
+
+    fn hashed<T: Hash>(&self, labels: T) -> Hashed<T> {
+        Hashed {
+            hash: self.hasher.hash_one(&labels),
+            labels,
+        }
+    }
+}
+
+/// The response model, sharing the request model's string when they are the same.
+fn response_model(rec: &RequestRecord) -> Value {
+    match (&rec.llm.response_model, &rec.llm.request_model) {
+        (None, _) => UNKNOWN.into(),
+        (Some(resp), Some(req)) if resp.as_str() == &**req => Value::Shared(req.clone()),
+        (Some(resp), _) => Value::Shared(Arc::from(resp.as_str())),
+    }
+}
+
+fn histogram_family<S: Clone + Hash + Eq>(new: fn() -> Histogram) -> HistogramFamily<S> {
+    Family::new_with_constructor(new)
+}
+
+/// One observation per token type the provider reported; an unreported count is not a zero.
+fn observe_tokens(
+    family: &HistogramFamily<TokenKey>,
+    labels: &Arc<Hashed<GenAiLabels>>,
+    usage: &Usage,
+) {
+    let reported = [
+        ("input", usage.input_tokens),
+        ("output", usage.output_tokens),
+        ("input_cache_read", usage.cache_read_input_tokens),
+        ("input_cache_write", usage.cache_write_input_tokens),
+        ("output_reasoning", usage.reasoning_output_tokens),
+    ];
+    for (token_type, count) in reported {
+        if let Some(count) = count {
+            let key = TokenKey {
+                token_type,
+                labels: labels.clone(),
+            };
+            family.get_or_create(&key).observe(count as f64);
+        }
+    }
+}
+
+/// Makes each configured name a valid, unique Prometheus label name that does not shadow ours.
+fn sanitize_custom_labels(names: Vec<String>) -> Vec<Arc<str>> {
+    let mut taken: Vec<String> = RESERVED_LABELS.iter().map(|s| s.to_string()).collect();
+    let mut out = Vec::with_capacity(names.len());
+    for original in names {
+        let mut name: String = original
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if name.is_empty()
+            || name.starts_with(|c: char| c.is_ascii_digit())
+            || name.starts_with("__")
+        {
+            name.insert_str(0, "custom_");
+        }
+        while taken.contains(&name) {
+            name.insert_str(0, "custom_");
+        }
+        if name != original {
+            tracing::warn!(label = %original, exposed_as = %name, "custom metric label renamed");
+        }
+        taken.push(name.clone());
+        out.push(Arc::from(name));
+    }
+    out
+}
+
+// === label sets ===
+
+/// A label value: static text, or a string shared with the request record. Equal and hashed by
+/// content, so a series found with one `Arc` is found again with another.
+#[derive(Debug, Clone)]
+enum Value {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl Value {
+    fn as_str(&self) -> &str {
+        match self {
+            Value::Static(s) => s,
+            Value::Shared(s) => s,
+        }
+    }
+}
+
+impl From<&'static str> for Value {
+    fn from(s: &'static str) -> Value {
+        Value::Static(s)
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Value {}
+
+impl Hash for Value {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+/// Labels with their hash computed once; family lookups hash only the `u64`.
+#[derive(Debug)]
+struct Hashed<T> {
+    hash: u64,
+    labels: T,
+}
+
+impl<T: PartialEq> PartialEq for Hashed<T> {
+    fn eq(&self, other: &Hashed<T>) -> bool {
+        self.hash == other.hash && self.labels == other.labels
+    }
+}
+
+impl<T: Eq> Eq for Hashed<T> {}
+
+impl<T> Hash for Hashed<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// `bind`, `gateway`, `listener`, `route`, `route_rule`: where the request arrived and went.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct RouteLabels {
+    bind: Arc<str>,
+    gateway: Arc<str>,
+    listener: Arc<str>,
+    route: Value,
+}
+
+impl RouteLabels {
+    fn new(rec: &RequestRecord) -> RouteLabels {
+        RouteLabels {
+            bind: rec.listener.bind.clone(),
+            gateway: rec.listener.gateway.clone(),
+            listener: rec.listener.listener.clone(),
+            route: rec
+                .route
+                .as_ref()
+                .map_or(UNKNOWN.into(), |r| Value::Shared(r.route.clone())),
+        }
+    }
+
+    fn encode(&self, enc: &mut LabelSetEncoder) -> fmt::Result {
+        label(enc, "bind", &self.bind)?;
+        label(enc, "gateway", &self.gateway)?;
+        label(enc, "listener", &self.listener)?;
+        label(enc, "route", self.route.as_str())?;
+        // Model routes have no rules yet; the label keeps dashboards stable for when they do.
+        label(enc, "route_rule", UNKNOWN)
+    }
+}
+
+/// The user's custom labels; the names are shared by all series and so not compared.
+#[derive(Debug, Clone)]
+struct CustomLabels {
+    names: Arc<[Arc<str>]>,
+    values: Arc<[Arc<str>]>,
+}
+
+impl PartialEq for CustomLabels {
+    fn eq(&self, other: &CustomLabels) -> bool {
+        self.values == other.values
+    }
+}
+
+impl Eq for CustomLabels {}
+
+impl Hash for CustomLabels {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.values.hash(state);
+    }
+}
+
+impl CustomLabels {
+    fn encode(&self, enc: &mut LabelSetEncoder) -> fmt::Result {
+        for (name, value) in self.names.iter().zip(self.values.iter()) {
+            label(enc, name, value)?;
+        }
+        Ok(())
+    }
+}
+
+/// G: the labels every GenAI family carries.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct GenAiLabels {
+    operation: &'static str,
+    system: &'static str,
+    request_model: Value,
+    response_model: Value,
+    route: RouteLabels,
+    custom: CustomLabels,
+}
+
+impl GenAiLabels {
+    fn encode(&self, enc: &mut LabelSetEncoder) -> fmt::Result {
+        label(enc, "gen_ai_operation_name", self.operation)?;
+        label(enc, "gen_ai_system", self.system)?;
+        label(enc, "gen_ai_request_model", self.request_model.as_str())?;
+        label(enc, "gen_ai_response_model", self.response_model.as_str())?;
+        self.route.encode(enc)?;
+        self.custom.encode(enc)
+    }
+}
+
+/// The labels of `requests_total` and `request_duration_seconds`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct HttpLabels {
+    backend: Value,
+    protocol: &'static str,
+    method: &'static str,
+    status: Arc<str>,
+    reason: &'static str,
+    route: RouteLabels,
+    custom: CustomLabels,
+}
+
+/// G: time to first token, time per output token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct GenAiKey(Arc<Hashed<GenAiLabels>>);
+
+/// `gen_ai_token_type` + G.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct TokenKey {
+    token_type: &'static str,
+    labels: Arc<Hashed<GenAiLabels>>,
+}
+
+/// G + `error_type` (absent on success).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct DurationKey {
+    labels: Arc<Hashed<GenAiLabels>>,
+    error_type: Option<Arc<str>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct HttpKey(Arc<Hashed<HttpLabels>>);
+
+fn label(enc: &mut LabelSetEncoder, name: &str, value: &str) -> fmt::Result {
+    (name, value).encode(enc.encode_label())
+}
+
+impl EncodeLabelSet for GenAiKey {
+    fn encode(&self, enc: &mut LabelSetEncoder) -> fmt::Result {
+        self.0.labels.encode(enc)
+    }
+}
+
+impl EncodeLabelSet for TokenKey {
+    fn encode(&self, enc: &mut LabelSetEncoder) -> fmt::Result {
+        label(enc, "gen_ai_token_type", self.token_type)?;
+        self.labels.labels.encode(enc)
+    }
+}
+
+impl EncodeLabelSet for DurationKey {
+    fn encode(&self, enc: &mut LabelSetEncoder) -> fmt::Result {
+        self.labels.labels.encode(enc)?;
+        match &self.error_type {
+            Some(error_type) => label(enc, "error_type", error_type),
+            None => Ok(()),
+        }
+    }
+}
+
+impl EncodeLabelSet for HttpKey {
+    fn encode(&self, enc: &mut LabelSetEncoder) -> fmt::Result {
+        let l = &self.0.labels;
+        label(enc, "backend", l.backend.as_str())?;
+        label(enc, "protocol", l.protocol)?;
+        label(enc, "method", l.method)?;
+        label(enc, "status", &l.status)?;
+        label(enc, "reason", l.reason)?;
+        l.route.encode(enc)?;
+        l.custom.encode(enc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use agentgateway_wire::Operation;
+
+    use super::*;
+    use crate::exposition::parse::{self, Sample};
+    use crate::record::{ListenerInfo, RequestError, RouteInfo};
+
+    const TOKENS_SUM: &str = "agentgateway_gen_ai_client_token_usage_sum";
+    const TOKENS_COUNT: &str = "agentgateway_gen_ai_client_token_usage_count";
+    const DURATION_COUNT: &str = "agentgateway_gen_ai_server_request_duration_count";
+    const TTFT_SUM: &str = "agentgateway_gen_ai_server_time_to_first_token_sum";
+    const TPOT_SUM: &str = "agentgateway_gen_ai_server_time_per_output_token_sum";
+    const TPOT_COUNT: &str = "agentgateway_gen_ai_server_time_per_output_token_count";
+    const REQUESTS: &str = "agentgateway_requests_total";
+
+    /// A request that arrived on the `llm` listener and finished with 200, no route yet.
+    fn request(method: http::Method) -> RequestRecord {
+        let listener = Arc::new(ListenerInfo {
+            bind: "4000".into(),
+            gateway: "bind/4000".into(),
+            listener: "llm".into(),
+        });
+        let (parts, ()) = http::Request::builder()
+            .method(method)
+            .uri("/v1/chat/completions")
+            .body(())
+            .expect("test input")
+            .into_parts();
+        let mut rec = RequestRecord::new(
+            listener,
+            "127.0.0.1:5000".parse().expect("test input"),
+            &parts,
+        );
+        rec.status = 200;
+        rec.duration = Duration::from_millis(1500);
+        rec
+    }
+
+    /// A chat completion routed to OpenAI, asked for `gpt-4o-mini`.
+    fn chat() -> RequestRecord {
+        let mut rec = request(http::Method::POST);
+        rec.route = Some(Arc::new(RouteInfo {
+            route: "llm/gpt-4o-mini".into(),
+            system: "openai",
+            endpoint: "api.openai.com:443".into(),
+        }));
+        rec.llm.operation = Some(Operation::ChatCompletions);
+        rec.llm.request_model = Some("gpt-4o-mini".into());
+        rec.llm.response_model = Some("gpt-4o-mini-2024-07-18".into());
+        rec
+    }
+
+    fn scrape(metrics: &Metrics) -> Vec<Sample> {
+        parse::samples(&metrics.encode(Format::Text004))
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// G for [`chat`], plus `extra`.
+    fn g(extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let mut g = labels(&[
+            ("gen_ai_operation_name", "chat"),
+            ("gen_ai_system", "openai"),
+            ("gen_ai_request_model", "gpt-4o-mini"),
+            ("gen_ai_response_model", "gpt-4o-mini-2024-07-18"),
+            ("bind", "4000"),
+            ("gateway", "bind/4000"),
+            ("listener", "llm"),
+            ("route", "llm/gpt-4o-mini"),
+            ("route_rule", "unknown"),
+        ]);
+        g.extend(labels(extra));
+        g
+    }
+
+    fn value_with(all: &[Sample], name: &str, want: &BTreeMap<String, String>) -> f64 {
+        let hits: Vec<_> = all
+            .iter()
+            .filter(|s| s.name == name && s.labels == *want)
+            .collect();
+        assert_eq!(hits.len(), 1, "{name} {want:?} in {all:#?}");
+        hits[0].value
+    }
+
+    #[test]
+    fn tokens_are_observed_per_reported_type_only() {
+        let metrics = Metrics::new(vec![]);
+        let mut rec = chat();
+        rec.llm.usage = Usage {
+            input_tokens: Some(100),
+            output_tokens: Some(20),
+            cache_read_input_tokens: Some(30),
+            cache_write_input_tokens: None,
+            reasoning_output_tokens: Some(5),
+        };
+        metrics.record(&rec, &[]);
+        rec.llm.usage.input_tokens = Some(50);
+        metrics.record(&rec, &[]);
+        let all = scrape(&metrics);
+        for (token_type, sum) in [
+            ("input", 150.0),
+            ("output", 40.0),
+            ("input_cache_read", 60.0),
+            ("output_reasoning", 10.0),
+        ] {
+            let want = g(&[("gen_ai_token_type", token_type)]);
+            assert_eq!(value_with(&all, TOKENS_SUM, &want), sum, "{token_type}");
+            assert_eq!(value_with(&all, TOKENS_COUNT, &want), 2.0, "{token_type}");
+        }
+        let cache_write = [("gen_ai_token_type", "input_cache_write")];
+        assert!(parse::find(&all, TOKENS_COUNT, &cache_write).is_empty());
+        // Buckets are cumulative: 20 and 20 output tokens both fall in le=64, not in le=16.
+        let bucket = "agentgateway_gen_ai_client_token_usage_bucket";
+        let output = |le| g(&[("gen_ai_token_type", "output"), ("le", le)]);
+        assert_eq!(value_with(&all, bucket, &output("16")), 0.0);
+        assert_eq!(value_with(&all, bucket, &output("64")), 2.0);
+        assert_eq!(value_with(&all, bucket, &output("1.048576e+06")), 2.0);
+    }
+
+    #[test]
+    fn no_reported_usage_means_no_token_series() {
+        let metrics = Metrics::new(vec![]);
+        metrics.record(&chat(), &[]);
+        let all = scrape(&metrics);
+        assert!(parse::find(&all, TOKENS_COUNT, &[]).is_empty());
+        assert_eq!(value_with(&all, DURATION_COUNT, &g(&[])), 1.0);
+    }
+
+    #[test]
+    fn error_type_only_on_errors_and_ttft_only_on_success() {
+        let metrics = Metrics::new(vec![]);
+        let mut ok = chat();
+        ok.ttft = Some(Duration::from_millis(200));
+        metrics.record(&ok, &[]);
+        let mut failed = chat();
+        failed.ttft = Some(Duration::from_millis(300));
+        failed.status = 504;
+        failed.error = Some(RequestError::new("upstream_timeout"));
+        failed.reason = Some("upstream_error");
+        metrics.record(&failed, &[]);
+        let all = scrape(&metrics);
+        assert_eq!(value_with(&all, DURATION_COUNT, &g(&[])), 1.0);
+        let errored = g(&[("error_type", "upstream_timeout")]);
+        assert_eq!(value_with(&all, DURATION_COUNT, &errored), 1.0);
+        assert_eq!(parse::find(&all, DURATION_COUNT, &[]).len(), 2);
+        assert_eq!(value_with(&all, TTFT_SUM, &g(&[])), 0.2);
+        assert_eq!(parse::find(&all, TTFT_SUM, &[]).len(), 1);
+    }
+
+    #[test]
+    fn time_per_output_token_is_the_time_after_the_first_per_remaining_token() {
+        let metrics = Metrics::new(vec![]);
+        let mut rec = chat();
+        rec.llm.streaming = true;
+        rec.ttft = Some(Duration::from_millis(200));
+        rec.duration = Duration::from_millis(1200);
+        rec.llm.usage.output_tokens = Some(11);
+        metrics.record(&rec, &[]);
+        // Not streamed, or a single token: no per-token time.
+        let mut unary = rec.clone();
+        unary.llm.streaming = false;
+        metrics.record(&unary, &[]);
+        let mut one_token = rec.clone();
+        one_token.llm.usage.output_tokens = Some(1);
+        metrics.record(&one_token, &[]);
+        let all = scrape(&metrics);
+        let tpot = value_with(&all, TPOT_SUM, &g(&[]));
+        assert!((tpot - 0.1).abs() < 1e-12, "{tpot}");
+        assert_eq!(value_with(&all, TPOT_COUNT, &g(&[])), 1.0);
+        let ttft = value_with(&all, TTFT_SUM, &g(&[]));
+        assert!((ttft - 0.6).abs() < 1e-12, "{ttft}");
+    }
+
+    #[test]
+    fn gateway_answered_requests_count_with_unknown_labels() {
+        let metrics = Metrics::new(vec!["user_id".into()]);
+        let mut rec = request(http::Method::POST);
+        rec.status = 401;
+        rec.reason = Some("unauthorized");
+        rec.duration = Duration::from_millis(2);
+        metrics.record(&rec, &[]);
+        metrics.record(&rec, &[]);
+        let all = scrape(&metrics);
+        let want = labels(&[
+            ("backend", "unknown"),
+            ("protocol", "http"),
+            ("method", "POST"),
+            ("status", "401"),
+            ("reason", "unauthorized"),
+            ("bind", "4000"),
+            ("gateway", "bind/4000"),
+            ("listener", "llm"),
+            ("route", "unknown"),
+            ("route_rule", "unknown"),
+            ("user_id", "unknown"),
+        ]);
+        assert_eq!(value_with(&all, REQUESTS, &want), 2.0);
+        let count = "agentgateway_request_duration_seconds_count";
+        assert_eq!(value_with(&all, count, &want), 2.0);
+        let sum = value_with(&all, "agentgateway_request_duration_seconds_sum", &want);
+        assert!((sum - 0.004).abs() < 1e-12, "{sum}");
+        assert!(all.iter().all(|s| !s.name.contains("gen_ai")), "{all:#?}");
+    }
+
+    #[test]
+    fn llm_requests_carry_custom_labels_everywhere() {
+        let metrics = Metrics::new(vec!["user_id".into(), "team".into()]);
+        let mut rec = chat();
+        rec.llm.usage.input_tokens = Some(7);
+        let custom: [Arc<str>; 2] = ["alice".into(), "search".into()];
+        metrics.record(&rec, &custom);
+        let all = scrape(&metrics);
+        let want = g(&[
+            ("gen_ai_token_type", "input"),
+            ("user_id", "alice"),
+            ("team", "search"),
+        ]);
+        assert_eq!(value_with(&all, TOKENS_SUM, &want), 7.0);
+        let http = labels(&[
+            ("backend", "api.openai.com:443"),
+            ("protocol", "llm"),
+            ("method", "POST"),
+            ("status", "200"),
+            ("reason", "ok"),
+            ("bind", "4000"),
+            ("gateway", "bind/4000"),
+            ("listener", "llm"),
+            ("route", "llm/gpt-4o-mini"),
+            ("route_rule", "unknown"),
+            ("user_id", "alice"),
+            ("team", "search"),
+        ]);
+        assert_eq!(value_with(&all, REQUESTS, &http), 1.0);
+    }
+
+    #[test]
+    fn unknown_models_methods_and_statuses_stay_bounded() {
+        let metrics = Metrics::new(vec![]);
+        let mut rec = chat();
+        rec.llm.request_model = None;
+        rec.llm.response_model = None;
+        rec.method = http::Method::from_bytes(b"BREW").expect("test input");
+        rec.status = 0;
+        metrics.record(&rec, &[]);
+        let all = scrape(&metrics);
+        let models = [
+            ("gen_ai_request_model", "unknown"),
+            ("gen_ai_response_model", "unknown"),
+        ];
+        assert_eq!(parse::find(&all, DURATION_COUNT, &models).len(), 1);
+        let http = [("method", "_OTHER"), ("status", "0")];
+        assert_eq!(parse::find(&all, REQUESTS, &http).len(), 1);
+    }
+
+    #[test]
+    fn custom_label_names_cannot_break_the_exposition() {
+        let names = ["user-id", "route", "9lives", "__x", "ok"]
+            .map(String::from)
+            .to_vec();
+        let exposed: Vec<String> = sanitize_custom_labels(names)
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(
+            exposed,
+            [
+                "user_id",
+                "custom_route",
+                "custom_9lives",
+                "custom___x",
+                "ok"
+            ]
+        );
+    }
+
+    #[test]
+    fn both_formats_carry_the_same_samples() {
+        let metrics = Metrics::new(vec!["user_id".into()]);
+        let mut rec = chat();
+        rec.llm.usage.input_tokens = Some(12);
+        metrics.record(&rec, &["bob".into()]);
+        let text = metrics.encode(Format::Text004);
+        let om = metrics.encode(Format::OpenMetrics);
+        assert!(om.ends_with("# EOF\n"));
+        let sorted = |all: Vec<Sample>| -> Vec<Sample> {
+            let mut all = all;
+            all.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
+            all
+        };
+        // The converter and prometheus-client's 0.0.4 encoder agree sample for sample (they
+        // order samples and labels differently, which no parser cares about) and line for line
+        // on HELP/TYPE.
+        let converted = crate::exposition::openmetrics_to_text(&om);
+        assert_eq!(
+            sorted(parse::samples(&converted)),
+            sorted(parse::samples(&text))
+        );
+        let meta = |t: &str| {
+            t.lines()
+                .filter(|l| l.starts_with('#'))
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(meta(&converted), meta(&text));
+        // OpenMetrics itself differs only in how bucket bounds are spelled (`1.0` vs `1`).
+        let strip = |all: Vec<Sample>| {
+            sorted(
+                all.into_iter()
+                    .filter(|s| !s.labels.contains_key("le"))
+                    .collect(),
+            )
+        };
+        assert_eq!(strip(parse::samples(&text)), strip(parse::samples(&om)));
+    }
+}

@@ -1,0 +1,179 @@
+//! Model routing: which configured model entry serves a request, chosen by the request's `model`
+//! (an exact name first, then the longest matching `prefix*` wildcard, `*` last).
+//!
+//! Everything a route needs on the request path (upstream address, path prefix, the provider
+//! credential as a ready header value, label values) is computed once here at startup, so routing a
+//! request is one hash lookup or a short scan, with no string building.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::uri::{Authority, Scheme};
+use http::HeaderValue;
+
+use crate::config::{check_base_url, ModelConfig};
+use crate::record::RouteInfo;
+
+/// Where and how to call the provider for one model entry.
+#[derive(Debug)]
+pub struct Upstream {
+    pub scheme: Scheme,
+    pub authority: Authority,
+    /// The base URL's path without a trailing slash, e.g. `/v1`.
+    pub base_path: String,
+    /// `Bearer <provider key>`, marked sensitive so it is never printed.
+    pub authorization: Option<HeaderValue>,
+}
+
+#[derive(Debug)]
+pub struct Route {
+    /// The configured name pattern (what `/v1/models` lists for exact names).
+    pub name: Arc<str>,
+    /// The model to send upstream instead of the requested one (`params.model`).
+    pub target_model: Option<Arc<str>>,
+    pub upstream: Upstream,
+    pub info: Arc<RouteInfo>,
+}
+
+#[derive(Debug, Default)]
+pub struct Router {
+    exact: HashMap<Box<str>, Arc<Route>>,
+    /// (prefix, route), longest prefix first.
+    wildcards: Vec<(Box<str>, Arc<Route>)>,
+    /// Exact names in config order, for `/v1/models`.
+    listed: Vec<Arc<Route>>,
+}
+
+impl Router {
+    pub fn new(models: &[ModelConfig]) -> Result<Router, String> {
+        let mut router = Router::default();
+        for (i, model) in models.iter().enumerate() {
+            let route = Arc::new(build_route(model).map_err(|e| format!("llm.models[{i}].{e}"))?);
+            match model.name.strip_suffix('*') {
+                Some(prefix) => router.wildcards.push((prefix.into(), route)),
+                None => {
+                    router
+                        .exact
+                        .insert(model.name.as_str().into(), route.clone());
+                    router.listed.push(route);
+                }
+            }
+        }
+        router
+            .wildcards
+            .sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+        Ok(router)
+    }
+
+    pub fn select(&self, model: &str) -> Option<&Arc<Route>> {
+        self.exact.get(model).or_else(|| {
+            self.wildcards
+                .iter()
+                .find(|(prefix, _)| model.starts_with(prefix.as_ref()))
+                .map(|(_, route)| route)
+        })
+    }
+
+    /// Routes with exact names, in config order.
+    pub fn listed(&self) -> &[Arc<Route>] {
+        &self.listed
+    }
+}
+
+fn build_route(model: &ModelConfig) -> Result<Route, String> {
+    let base = model
+        .params
+        .base_url
+        .as_deref()
+        .unwrap_or(model.provider.default_base_url());
+    let uri = check_base_url(base).map_err(|e| format!("params.baseUrl: {e}"))?;
+    let scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTPS);
+    let authority = uri
+        .authority()
+        .cloned()
+        .ok_or_else(|| format!("params.baseUrl: {base:?} has no host"))?;
+    let port = authority
+        .port_u16()
+        .unwrap_or(if scheme == Scheme::HTTP { 80 } else { 443 });
+    let authorization = match &model.params.api_key {
+        Some(key) => {
+            let mut value = HeaderValue::try_from(format!("Bearer {key}")).map_err(|_| {
+                "params.apiKey: contains characters not allowed in a header".to_string()
+            })?;
+            value.set_sensitive(true);
+            Some(value)
+        }
+        None => None,
+    };
+    Ok(Route {
+        name: model.name.as_str().into(),
+        target_model: model.params.model.as_deref().map(Into::into),
+        upstream: Upstream {
+            scheme,
+            authority: authority.clone(),
+            base_path: uri.path().trim_end_matches('/').to_owned(),
+            authorization,
+        },
+        info: Arc::new(RouteInfo {
+            route: format!("llm/{}", model.name).into(),
+            system: model.provider.system(),
+            endpoint: format!("{}:{port}", authority.host()).into(),
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ModelParams, ProviderKind};
+
+    fn model(name: &str, base: Option<&str>) -> ModelConfig {
+        ModelConfig {
+            name: name.into(),
+            provider: ProviderKind::OpenAi,
+            params: ModelParams {
+                base_url: base.map(Into::into),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn exact_beats_wildcards_and_longest_wildcard_wins() {
+        let router = Router::new(&[
+            model("*", None),
+            model("gpt-*", None),
+            model("gpt-4o-*", None),
+            model("gpt-4o-mini", None),
+        ])
+        .unwrap();
+        let pick = |m: &str| router.select(m).map(|r| r.name.to_string());
+        assert_eq!(pick("gpt-4o-mini").as_deref(), Some("gpt-4o-mini"));
+        assert_eq!(pick("gpt-4o-2024").as_deref(), Some("gpt-4o-*"));
+        assert_eq!(pick("gpt-3.5").as_deref(), Some("gpt-*"));
+        assert_eq!(pick("llama3").as_deref(), Some("*"));
+        assert_eq!(router.listed().len(), 1);
+    }
+
+    #[test]
+    fn no_match_without_catch_all() {
+        let router = Router::new(&[model("gpt-4o", None)]).unwrap();
+        assert!(router.select("gpt-4o-mini").is_none());
+    }
+
+    #[test]
+    fn upstream_parts_from_base_url() {
+        let router = Router::new(&[
+            model("a", Some("http://127.0.0.1:11434/v1/")),
+            model("b", None),
+        ])
+        .unwrap();
+        let a = router.select("a").unwrap();
+        assert_eq!(a.upstream.scheme, Scheme::HTTP);
+        assert_eq!(a.upstream.base_path, "/v1");
+        assert_eq!(a.info.endpoint.as_ref(), "127.0.0.1:11434");
+        let b = router.select("b").unwrap();
+        assert_eq!(b.info.endpoint.as_ref(), "api.openai.com:443");
+        assert_eq!(b.info.route.as_ref(), "llm/b");
+    }
+}

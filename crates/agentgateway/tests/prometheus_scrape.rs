@@ -1,0 +1,382 @@
+//! External-client test of the metrics exposition: the real `promtool` must accept our text
+//! format 0.0.4, and a real Prometheus (Debian 12 ships 2.42) must scrape us without error, both
+//! with its own `Accept` negotiation (it asks for OpenMetrics) and when served the classic text
+//! format regardless. This is exactly where the upstream agentgateway breaks ("invalid metric
+//! type info"), so it is checked against the binaries rather than against our reading of the spec.
+//!
+//! The gateway's stats server is not used: a minimal hyper server serves one [`Metrics`], so the
+//! test pins down the exposition alone. The binaries come from the Debian package `prometheus`;
+//! when they are missing the test fails under `CI` and is skipped (with a note) elsewhere.
+
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use agentgateway::exposition::{self, content_type, negotiate, Format};
+use agentgateway::metrics::Metrics;
+use agentgateway::record::{ListenerInfo, RequestError, RequestRecord, RouteInfo};
+use agentgateway_wire::{Operation, Usage};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+/// True when both binaries run; otherwise panics under `CI`, or prints why it skips.
+fn binaries_available() -> bool {
+    let runs = |bin: &str| {
+        Command::new(bin)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if runs("prometheus") && runs("promtool") {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "prometheus/promtool not found on PATH: \
+             install Debian package prometheus (apt-get install -y prometheus)"
+        );
+    }
+    eprintln!("skipped: prometheus not installed (install Debian package prometheus)");
+    false
+}
+
+// === the metrics under test ===
+
+const CHAT_INPUT: u64 = 150;
+const CHAT_OUTPUT: u64 = 40;
+
+fn base_record(status: u16) -> RequestRecord {
+    let listener = Arc::new(ListenerInfo {
+        bind: "4000".into(),
+        gateway: "bind/4000".into(),
+        listener: "llm".into(),
+    });
+    let (parts, ()) = http::Request::post("/v1/chat/completions")
+        .body(())
+        .expect("static request")
+        .into_parts();
+    let src = SocketAddr::from(([127, 0, 0, 1], 5000));
+    let mut rec = RequestRecord::new(listener, src, &parts);
+    rec.status = status;
+    rec.duration = Duration::from_millis(1200);
+    rec
+}
+
+fn llm_record(operation: Operation, model: &str) -> RequestRecord {
+    let mut rec = base_record(200);
+    rec.route = Some(Arc::new(RouteInfo {
+        route: format!("llm/{model}").into(),
+        system: "openai",
+        endpoint: "api.openai.com:443".into(),
+    }));
+    rec.llm.operation = Some(operation);
+    rec.llm.request_model = Some(model.into());
+    rec.llm.response_model = Some(format!("{model}-2024-07-18"));
+    rec
+}
+
+/// One `Metrics` where every family has series: a streamed chat with every token type, a
+/// failed chat, an embedding, and a 401 the gateway answered itself.
+fn populated_metrics() -> Arc<Metrics> {
+    let metrics = Metrics::new(vec!["user_id".into()]);
+    let alice: [Arc<str>; 1] = ["alice".into()];
+    let mut chat = llm_record(Operation::ChatCompletions, "gpt-4o-mini");
+    chat.llm.streaming = true;
+    chat.ttft = Some(Duration::from_millis(200));
+    chat.llm.usage = Usage {
+        input_tokens: Some(CHAT_INPUT),
+        output_tokens: Some(CHAT_OUTPUT),
+        cache_read_input_tokens: Some(100),
+        cache_write_input_tokens: Some(20),
+        reasoning_output_tokens: Some(10),
+    };
+    metrics.record(&chat, &alice);
+
+    let mut failed = llm_record(Operation::ChatCompletions, "gpt-4o-mini");
+    failed.status = 504;
+    failed.error = Some(RequestError::new("upstream_timeout"));
+    failed.reason = Some("upstream_error");
+    metrics.record(&failed, &alice);
+
+    let mut embed = llm_record(Operation::Embeddings, "text-embedding-3-small");
+    embed.llm.usage.input_tokens = Some(8);
+    metrics.record(&embed, &["bob".into()]);
+
+    let mut unauthorized = base_record(401);
+    unauthorized.reason = Some("unauthorized");
+    metrics.record(&unauthorized, &["unknown".into()]);
+    Arc::new(metrics)
+}
+
+// === a minimal scrape target ===
+
+/// What the target served, per scrape: the scraper's `Accept` and the chosen format.
+type ScrapeLog = Arc<Mutex<Vec<(String, Format)>>>;
+
+/// Serves `metrics` at any path on 127.0.0.1:0; `forced` ignores the scraper's `Accept`.
+async fn serve(metrics: Arc<Metrics>, forced: Option<Format>) -> (SocketAddr, ScrapeLog) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let log = ScrapeLog::default();
+    let served = log.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (metrics, served) = (metrics.clone(), served.clone());
+            let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let accept = req.headers().get(http::header::ACCEPT);
+                let format = forced.unwrap_or_else(|| negotiate(accept));
+                let accept = accept
+                    .and_then(|a| a.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                served.lock().expect("log lock").push((accept, format));
+                let response = http::Response::builder()
+                    .header(http::header::CONTENT_TYPE, content_type(format))
+                    .body(Full::new(Bytes::from(metrics.encode(format))));
+                async move { response }
+            });
+            tokio::spawn(async move {
+                let io = TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    (addr, log)
+}
+
+// === promtool ===
+
+/// Runs `promtool check metrics` on `text`; returns its exit status and combined output.
+fn promtool_check(text: &str) -> (bool, String) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool output");
+    let mut report = String::from_utf8_lossy(&out.stdout).into_owned();
+    report.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), report)
+}
+
+#[test]
+fn promtool_accepts_the_text_format() {
+    if !binaries_available() {
+        return;
+    }
+    let metrics = populated_metrics();
+    let text = metrics.encode(Format::Text004);
+    let (ok, report) = promtool_check(&text);
+    println!("promtool check metrics (Text004 encoder): ok={ok}\n{report}");
+    assert!(ok, "promtool rejected our 0.0.4 text:\n{report}\n{text}");
+
+    let converted = exposition::openmetrics_to_text(&metrics.encode(Format::OpenMetrics));
+    let (ok, report) = promtool_check(&converted);
+    println!("promtool check metrics (openmetrics_to_text): ok={ok}\n{report}");
+    assert!(
+        ok,
+        "promtool rejected the converted text:\n{report}\n{converted}"
+    );
+}
+
+// === a real Prometheus ===
+
+/// A running Prometheus in its own temp dir; killed and cleaned up on drop, also on failure.
+struct Prometheus {
+    child: Child,
+    dir: PathBuf,
+    url: String,
+}
+
+impl Prometheus {
+    fn start(target: SocketAddr) -> Prometheus {
+        let dir = std::env::temp_dir().join(format!(
+            "agw-prometheus-{}-{}",
+            std::process::id(),
+            target.port()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+             scrape_configs:\n  - job_name: agentgateway\n    static_configs:\n      \
+             - targets: ['{target}']\n"
+        );
+        std::fs::write(dir.join("prometheus.yml"), config).expect("write config");
+        let port = free_port();
+        let log = std::fs::File::create(dir.join("prometheus.log")).expect("log file");
+        let child = Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn prometheus");
+        Prometheus {
+            child,
+            dir,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+
+    async fn get_json(&self, path_and_query: &str) -> Option<Value> {
+        let response = reqwest::get(format!("{}{path_and_query}", self.url))
+            .await
+            .ok()?;
+        response.json().await.ok()
+    }
+
+    /// Polls (at most 30 s) until our target has been scraped successfully; returns it.
+    async fn wait_for_healthy_target(&self) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = Value::Null;
+        while Instant::now() < deadline {
+            if let Some(targets) = self.get_json("/api/v1/targets").await {
+                last = targets["data"]["activeTargets"][0].clone();
+                if last["health"] == "up" && last["lastError"] == "" {
+                    return last;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!(
+            "target never healthy within 30 s; last state: {last:#}\nprometheus log:\n{}",
+            self.log_tail()
+        );
+    }
+
+    /// The instant-query result vector for `query`.
+    async fn query(&self, query: &str) -> Vec<Value> {
+        let url = format!("{}/api/v1/query", self.url);
+        let client = reqwest::Client::new();
+        let response = client.get(url).query(&[("query", query)]).send().await;
+        let body: Value = response.expect("query").json().await.expect("query json");
+        assert_eq!(body["status"], "success", "{query}: {body:#}");
+        body["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = StdListener::bind("127.0.0.1:0").expect("bind for a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// The value of the one result whose labels include `labels`.
+fn result_value(results: &[Value], labels: &[(&str, &str)]) -> f64 {
+    let hits: Vec<&Value> = results
+        .iter()
+        .filter(|r| labels.iter().all(|(k, v)| r["metric"][*k] == *v))
+        .collect();
+    assert_eq!(hits.len(), 1, "{labels:?} in {results:#?}");
+    hits[0]["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .expect("numeric sample value")
+}
+
+/// Scrapes a fresh target with a fresh Prometheus and checks what it stored.
+async fn scrape_with_prometheus(forced: Option<Format>, expect_format: Format) {
+    let (addr, served) = serve(populated_metrics(), forced).await;
+    let prometheus = Prometheus::start(addr);
+    let target = prometheus.wait_for_healthy_target().await;
+    println!("target: {target:#}");
+    let scrapes = served.lock().expect("log lock").clone();
+    println!("scrapes served (Accept, format): {scrapes:?}");
+    assert!(
+        scrapes.iter().all(|(_, f)| *f == expect_format),
+        "{scrapes:?}"
+    );
+
+    let sums = prometheus
+        .query("agentgateway_gen_ai_client_token_usage_sum")
+        .await;
+    let chat = [("gen_ai_operation_name", "chat"), ("user_id", "alice")];
+    let input = [chat.as_slice(), &[("gen_ai_token_type", "input")]].concat();
+    assert_eq!(result_value(&sums, &input), CHAT_INPUT as f64);
+    let cache_write = [
+        chat.as_slice(),
+        &[("gen_ai_token_type", "input_cache_write")],
+    ]
+    .concat();
+    assert_eq!(result_value(&sums, &cache_write), 20.0);
+    let per_user = prometheus
+        .query(r#"sum by (user_id) (agentgateway_gen_ai_client_token_usage_sum{gen_ai_token_type=~"input|output"})"#)
+        .await;
+    assert_eq!(
+        result_value(&per_user, &[("user_id", "alice")]),
+        (CHAT_INPUT + CHAT_OUTPUT) as f64
+    );
+    let requests = prometheus.query("agentgateway_requests_total").await;
+    let unauthorized = [
+        ("status", "401"),
+        ("backend", "unknown"),
+        ("route", "unknown"),
+    ];
+    assert_eq!(result_value(&requests, &unauthorized), 1.0);
+    let errors = prometheus
+        .query(
+            r#"agentgateway_gen_ai_server_request_duration_count{error_type="upstream_timeout"}"#,
+        )
+        .await;
+    assert_eq!(result_value(&errors, &[]), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_with_its_own_negotiation() {
+    if !binaries_available() {
+        return;
+    }
+    // Prometheus 2.x prefers OpenMetrics; 3.x too (after protobuf, which we do not offer).
+    scrape_with_prometheus(None, Format::OpenMetrics).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_classic_text_format() {
+    if !binaries_available() {
+        return;
+    }
+    scrape_with_prometheus(Some(Format::Text004), Format::Text004).await;
+}

@@ -1,0 +1,9 @@
+//! Shared helpers for the end-to-end tests: fake upstream providers that speak each provider's exact
+//! wire format over real sockets, so the gateway is exercised the way production traffic would.
+//!
+//! Each integration test crate declares `mod support;` and uses only part of these helpers, so
+//! `dead_code` is allowed here: otherwise every test file would warn about the helpers it skips.
+#![allow(dead_code)]
+
+pub mod fake_openai;
+pub mod gateway;

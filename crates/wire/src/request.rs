@@ -1,0 +1,282 @@
+//! Request bodies of the OpenAI-style APIs: finding what the gateway routes and meters on
+//! (`model`, `stream`, `stream_options.include_usage`) and rewriting exactly those bytes.
+//!
+//! The scan is one serde_json pass that borrows the few top-level fields it needs as raw slices
+//! and skips everything else, so a large prompt is validated but never copied or built into a
+//! DOM. The rewrite splices new bytes into the original body at the spans the scan recorded, so
+//! the body the provider sees is byte-identical to the client's except for what changed.
+
+use bytes::Bytes;
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+use std::fmt;
+use std::ops::Range;
+
+/// What the gateway needs from a request body; see [`scan_request`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestInfo {
+    model: String,
+    model_span: Range<usize>,
+    stream: bool,
+    stream_options: StreamOptions,
+}
+
+/// The top-level `stream_options` as found, with the spans a rewrite needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StreamOptions {
+    Absent,
+    Null(Range<usize>),
+    Object {
+        /// Index just past the object's `{`.
+        open_end: usize,
+        empty: bool,
+        /// Span of the `include_usage` value, and the value when it is a bool.
+        include_usage: Option<(Range<usize>, Option<bool>)>,
+    },
+}
+
+impl RequestInfo {
+    /// The unescaped top-level `model` string.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Whether top-level `stream` is `true` (absent, `null` or `false` mean no).
+    pub fn stream(&self) -> bool {
+        self.stream
+    }
+
+    /// `stream_options.include_usage` when present as a bool.
+    pub fn include_usage(&self) -> Option<bool> {
+        match &self.stream_options {
+            StreamOptions::Object {
+                include_usage: Some((_, value)),
+                ..
+            } => *value,
+            _ => None,
+        }
+    }
+}
+
+/// Why a request body was rejected. Messages are written for the API caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// Zero bytes or only whitespace.
+    Empty,
+    /// Not valid JSON; the message includes serde_json's line and column.
+    Malformed(String),
+    /// Valid JSON whose top level is not an object.
+    NotAnObject,
+    /// No top-level `model`.
+    MissingModel,
+    /// `model` present but not a non-empty string.
+    InvalidModel,
+    /// A field the gateway reads has the wrong type (its JSON path is given).
+    InvalidField(&'static str),
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::Empty => f.write_str("the request body is empty; expected a JSON object"),
+            RequestError::Malformed(e) => write!(f, "the request body is not valid JSON: {e}"),
+            RequestError::NotAnObject => f.write_str("the request body must be a JSON object"),
+            RequestError::MissingModel => f.write_str("you must provide a model parameter"),
+            RequestError::InvalidModel => {
+                f.write_str("the model parameter must be a non-empty string")
+            }
+            RequestError::InvalidField("stream") => {
+                f.write_str("the stream parameter must be a boolean")
+            }
+            RequestError::InvalidField(field) => {
+                write!(f, "invalid type for the {field} parameter")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+/// Deserializes a member as its raw bytes, keeping `null` visible (a plain `Option` would turn
+/// `"model": null` into "absent").
+fn raw<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+struct TopLevel<'a> {
+    #[serde(default, borrow, deserialize_with = "raw")]
+    model: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw")]
+    stream: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw")]
+    stream_options: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct StreamOptionsObject<'a> {
+    #[serde(default, borrow, deserialize_with = "raw")]
+    include_usage: Option<&'a RawValue>,
+}
+
+/// Scans a request body for [`RequestInfo`] in one pass. Only top-level keys count. The body
+/// must be UTF-8 JSON; a duplicated `model`, `stream` or `stream_options` key is rejected as
+/// malformed, since the provider might read a different one than the gateway routed on.
+pub fn scan_request(body: &[u8]) -> Result<RequestInfo, RequestError> {
+    let Some(&first) = body.iter().find(|b| !b.is_ascii_whitespace()) else {
+        return Err(RequestError::Empty);
+    };
+    if first != b'{' {
+        // serde would happily read a struct from an array, so shape is checked up front.
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Ok(_) => RequestError::NotAnObject,
+                Err(e) => RequestError::Malformed(e.to_string()),
+            },
+        );
+    }
+    let top: TopLevel<'_> =
+        serde_json::from_slice(body).map_err(|e| RequestError::Malformed(e.to_string()))?;
+    let model_raw = top.model.ok_or(RequestError::MissingModel)?;
+    let model = match serde_json::from_str::<String>(model_raw.get()) {
+        Ok(model) if !model.is_empty() => model,
+        _ => return Err(RequestError::InvalidModel),
+    };
+    let stream = match top.stream.map(RawValue::get) {
+        None | Some("null" | "false") => false,
+        Some("true") => true,
+        Some(_) => return Err(RequestError::InvalidField("stream")),
+    };
+    let stream_options = match top.stream_options {
+        None => StreamOptions::Absent,
+        Some(raw) => stream_options(body, raw)?,
+    };
+    Ok(RequestInfo {
+        model,
+        model_span: span_of(body, model_raw),
+        stream,
+        stream_options,
+    })
+}
+
+fn stream_options(body: &[u8], raw: &RawValue) -> Result<StreamOptions, RequestError> {
+    let text = raw.get();
+    let span = span_of(body, raw);
+    if text == "null" {
+        return Ok(StreamOptions::Null(span));
+    }
+    if !text.starts_with('{') {
+        return Err(RequestError::InvalidField("stream_options"));
+    }
+    let object: StreamOptionsObject<'_> =
+        serde_json::from_str(text).map_err(|_| RequestError::InvalidField("stream_options"))?;
+    let include_usage = match object.include_usage {
+        None => None,
+        Some(value) => {
+            let parsed = match value.get() {
+                "true" => Some(true),
+                "false" => Some(false),
+                "null" => None,
+                _ => return Err(RequestError::InvalidField("stream_options.include_usage")),
+            };
+            Some((span_of(body, value), parsed))
+        }
+    };
+    let empty = text[1..].trim_start().starts_with('}');
+    Ok(StreamOptions::Object {
+        open_end: span.start + 1,
+        empty,
+        include_usage,
+    })
+}
+
+/// Where a borrowed raw value sits in `body`. serde_json hands out sub-slices of the input for
+/// borrowed raw values, so the offset is the distance between the two addresses; the result is
+/// checked, and an impossible span becomes empty (a rewrite then changes nothing there).
+fn span_of(body: &[u8], raw: &RawValue) -> Range<usize> {
+    let text = raw.get().as_bytes();
+    let start = (text.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
+    let span = start..start.wrapping_add(text.len());
+    match body.get(span.clone()) {
+        Some(found) if found.as_ptr() == text.as_ptr() => span,
+        _ => 0..0,
+    }
+}
+
+/// Rewrites `body` by splicing: `new_model` replaces the model value; `force_include_usage`
+/// makes `stream_options.include_usage` true (inserting the member or the whole
+/// `stream_options` when missing, and keeping any other stream options). `info` must come from
+/// [`scan_request`] on this same body. Returns `body` itself, uncopied, when nothing changes.
+pub fn rewrite_request(
+    body: &Bytes,
+    info: &RequestInfo,
+    new_model: Option<&str>,
+    force_include_usage: bool,
+) -> Bytes {
+    let mut edits: Vec<(Range<usize>, String)> = Vec::with_capacity(2);
+    if let Some(model) = new_model {
+        let quoted = serde_json::to_string(model).unwrap_or_default();
+        if body.get(info.model_span.clone()) != Some(quoted.as_bytes()) {
+            edits.push((info.model_span.clone(), quoted));
+        }
+    }
+    if force_include_usage {
+        edits.extend(include_usage_edit(info));
+    }
+    if edits.is_empty() {
+        return body.clone();
+    }
+    // Edits touch different members, so they never overlap; sorted, they apply front to back.
+    edits.sort_by_key(|(r, _)| (r.start, r.end));
+    splice(body, &edits).map_or_else(|| body.clone(), Bytes::from)
+}
+
+/// Applies sorted edits; `None` if a span does not fit the body (an `info` scanned from some
+/// other body), in which case the caller forwards the body unchanged rather than corrupt it.
+fn splice(body: &[u8], edits: &[(Range<usize>, String)]) -> Option<Vec<u8>> {
+    let growth: usize = edits.iter().map(|(_, s)| s.len()).sum();
+    let mut out = Vec::with_capacity(body.len() + growth);
+    let mut at = 0;
+    for (range, text) in edits {
+        // Every real span ends after the opening `{`; 0..0 marks a span the scan could not place.
+        if range.end == 0 {
+            return None;
+        }
+        out.extend_from_slice(body.get(at..range.start)?);
+        out.extend_from_slice(text.as_bytes());
+        at = range.end;
+    }
+    out.extend_from_slice(body.get(at..)?);
+    Some(out)
+}
+
+fn include_usage_edit(info: &RequestInfo) -> Option<(Range<usize>, String)> {
+    const FRESH: &str = r#"{"include_usage":true}"#;
+    match &info.stream_options {
+        StreamOptions::Absent => {
+            // Right after the model value: the object is known to have a member there.
+            let at = info.model_span.end;
+            Some((at..at, format!(r#","stream_options":{FRESH}"#)))
+        }
+        StreamOptions::Null(span) => Some((span.clone(), FRESH.to_owned())),
+        StreamOptions::Object {
+            include_usage: Some((_, Some(true))),
+            ..
+        } => None,
+        StreamOptions::Object {
+            include_usage: Some((span, _)),
+            ..
+        } => Some((span.clone(), "true".to_owned())),
+        StreamOptions::Object {
+            open_end,
+            empty,
+            include_usage: None,
+        } => {
+            let comma = if *empty { "" } else { "," };
+            Some((
+                *open_end..*open_end,
+                format!(r#""include_usage":true{comma}"#),
+            ))
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! Normalised token usage and response summaries, and the decoding of OpenAI `usage` and `error`
+//! objects into them. Providers disagree on field names and on what "input" includes, so this is
+//! the one place that maps their numbers onto the OpenTelemetry meaning (input includes cached
+//! input, output includes reasoning). Decoding is lenient: an odd value yields `None` for that
+//! field instead of failing the whole object, and nothing is ever estimated.
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::fmt;
+
+use crate::Operation;
+
+/// Normalised token usage. `input_tokens` INCLUDES cached input; `output_tokens` INCLUDES
+/// reasoning. Each field is `None` when the provider did not report it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    /// OpenAI `prompt_tokens_details.cached_tokens` / `input_tokens_details.cached_tokens`.
+    pub cache_read_input_tokens: Option<u64>,
+    /// OpenAI `prompt_tokens_details.cache_write_tokens`, when reported.
+    pub cache_write_input_tokens: Option<u64>,
+    /// `completion_tokens_details.reasoning_tokens` / `output_tokens_details.reasoning_tokens`.
+    pub reasoning_output_tokens: Option<u64>,
+}
+
+impl Usage {
+    /// True when the provider reported no token count at all.
+    pub fn is_empty(&self) -> bool {
+        *self == Usage::default()
+    }
+}
+
+/// What the gateway learns from a response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResponseSummary {
+    pub usage: Usage,
+    /// Top-level `model` of the response / first stream chunk / `response.created`'s model.
+    pub response_model: Option<String>,
+    /// A provider-reported error, as a short low-cardinality label fit for a metric: the error's
+    /// `code` or `type`, `response_failed` / `response_incomplete` for Responses terminal
+    /// events, or a generic fallback. `None` when no error was seen.
+    pub error: Option<String>,
+}
+
+/// Fallback label for an error object in a JSON body that names neither a code nor a type.
+pub(crate) const PROVIDER_ERROR: &str = "provider_error";
+/// Fallback label for a mid-stream error that names neither a code nor a type.
+pub(crate) const STREAM_ERROR: &str = "stream_error";
+pub(crate) const RESPONSE_FAILED: &str = "response_failed";
+pub(crate) const RESPONSE_INCOMPLETE: &str = "response_incomplete";
+
+/// Labels longer than this are cut: a label is a metric dimension, not a message.
+const MAX_LABEL_LEN: usize = 64;
+
+/// A JSON value reduced to what usage and error decoding can use. Anything else (objects,
+/// arrays, negative or fractional numbers) is accepted and drained so one odd field never
+/// fails its parent.
+#[derive(Debug, Default)]
+enum Scalar {
+    Str(String),
+    Count(u64),
+    #[default]
+    Other,
+}
+
+impl Scalar {
+    fn count(self) -> Option<u64> {
+        match self {
+            Scalar::Count(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    fn label(self) -> Option<String> {
+        match self {
+            Scalar::Str(s) => sanitize_label(&s),
+            Scalar::Count(n) => Some(n.to_string()),
+            Scalar::Other => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+        Ok(Scalar::Count(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+        Ok(u64::try_from(v).map_or(Scalar::Other, Scalar::Count))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+        // Some OpenAI-compatible servers print counts as `12.0`; accept exact integers only.
+        let exact =
+            v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 18_446_744_073_709_551_615.0;
+        Ok(if exact {
+            Scalar::Count(v as u64)
+        } else {
+            Scalar::Other
+        })
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Str(v.to_owned()))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Scalar, E> {
+        Ok(Scalar::Other)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Other)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Other)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Scalar, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Other)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Other)
+    }
+}
+
+/// A details object; a non-object value (e.g. `null`, or junk) reads as empty details.
+#[derive(Default)]
+struct Details {
+    cached: Option<u64>,
+    cache_write: Option<u64>,
+    reasoning: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawDetails {
+    #[serde(default)]
+    cached_tokens: Scalar,
+    #[serde(default)]
+    cache_write_tokens: Scalar,
+    #[serde(default)]
+    reasoning_tokens: Scalar,
+}
+
+impl<'de> Deserialize<'de> for Details {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Option::<Lenient<RawDetails>>::deserialize(d)?;
+        let raw = raw.and_then(|l| l.0).unwrap_or_default();
+        Ok(Details {
+            cached: raw.cached_tokens.count(),
+            cache_write: raw.cache_write_tokens.count(),
+            reasoning: raw.reasoning_tokens.count(),
+        })
+    }
+}
+
+/// `Some(T)` when the value is an object that decodes as `T`, `None` for any other value.
+struct Lenient<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = <&serde_json::value::RawValue>::deserialize(d)?;
+        Ok(Lenient(object_from(raw.get().as_bytes())))
+    }
+}
+
+/// Both OpenAI spellings: Chat/Completions/Embeddings say prompt/completion, Responses says
+/// input/output. Compatible servers sometimes mix them, so each is the other's fallback.
+#[derive(Deserialize)]
+struct OpenAiUsage {
+    #[serde(default)]
+    prompt_tokens: Scalar,
+    #[serde(default)]
+    completion_tokens: Scalar,
+    #[serde(default)]
+    input_tokens: Scalar,
+    #[serde(default)]
+    output_tokens: Scalar,
+    #[serde(default)]
+    prompt_tokens_details: Details,
+    #[serde(default)]
+    completion_tokens_details: Details,
+    #[serde(default)]
+    input_tokens_details: Details,
+    #[serde(default)]
+    output_tokens_details: Details,
+}
+
+/// Decodes `T` from a JSON object. serde's derived structs also accept arrays (fields by
+/// position), which would read junk like `[1]` as counts, so anything but an object is refused.
+fn object_from<'a, T: Deserialize<'a>>(value: &'a [u8]) -> Option<T> {
+    let first = value.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return None;
+    }
+    serde_json::from_slice(value).ok()
+}
+
+/// Decodes an OpenAI `usage` value. `None` for `null` or anything that is not an object, so a
+/// `"usage":null` never erases usage already seen.
+pub(crate) fn parse_openai_usage(op: Operation, value: &[u8]) -> Option<Usage> {
+    let u: OpenAiUsage = object_from(value)?;
+    let (input, output, in_details, out_details) = if op == Operation::Responses {
+        let input = u.input_tokens.count().or(u.prompt_tokens.count());
+        let output = u.output_tokens.count().or(u.completion_tokens.count());
+        (
+            input,
+            output,
+            u.input_tokens_details,
+            u.output_tokens_details,
+        )
+    } else {
+        let input = u.prompt_tokens.count().or(u.input_tokens.count());
+        let output = u.completion_tokens.count().or(u.output_tokens.count());
+        (
+            input,
+            output,
+            u.prompt_tokens_details,
+            u.completion_tokens_details,
+        )
+    };
+    if op == Operation::Embeddings {
+        // Embeddings produce no output tokens; `total_tokens` is not an output count.
+        return Some(Usage {
+            input_tokens: input,
+            ..Usage::default()
+        });
+    }
+    Some(Usage {
+        input_tokens: input,
+        output_tokens: output,
+        cache_read_input_tokens: in_details.cached,
+        cache_write_input_tokens: in_details.cache_write,
+        reasoning_output_tokens: out_details.reasoning,
+    })
+}
+
+#[derive(Deserialize)]
+struct ErrorObject {
+    #[serde(default)]
+    code: Scalar,
+    #[serde(default, rename = "type")]
+    kind: Scalar,
+}
+
+/// Turns an `error` value into a metric label: `None` for `null`, the object's `code` or `type`
+/// when it has one, else `fallback` (a bare string or an object without either still means an
+/// error happened).
+pub(crate) fn error_label(value: &[u8], fallback: &str) -> Option<String> {
+    let value = value.trim_ascii();
+    if value.is_empty() || value == b"null" {
+        return None;
+    }
+    let named =
+        object_from::<ErrorObject>(value).and_then(|e| e.code.label().or_else(|| e.kind.label()));
+    Some(named.unwrap_or_else(|| fallback.to_owned()))
+}
+
+/// A string or integer value as a metric label (e.g. a bare `code`); `None` for anything else.
+pub(crate) fn scalar_label(value: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Scalar>(value).ok()?.label()
+}
+
+/// Decodes a JSON string value (e.g. a `model`); `None` for any other value.
+pub(crate) fn parse_string(value: &[u8]) -> Option<String> {
+    match serde_json::from_slice::<Scalar>(value).ok()? {
+        Scalar::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Keeps labels bounded and safe as Prometheus label values: ASCII word characters, `.` and
+/// `-` only, at most [`MAX_LABEL_LEN`] characters. `None` for an empty label.
+pub(crate) fn sanitize_label(s: &str) -> Option<String> {
+    let label: String = s
+        .chars()
+        .take(MAX_LABEL_LEN)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    (!label.is_empty()).then_some(label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lenient_counts() {
+        let u = parse_openai_usage(
+            Operation::ChatCompletions,
+            br#"{"prompt_tokens":12.0,"completion_tokens":-1,"prompt_tokens_details":7,
+                "completion_tokens_details":{"reasoning_tokens":"x"}}"#,
+        );
+        assert_eq!(
+            u,
+            Some(Usage {
+                input_tokens: Some(12),
+                ..Usage::default()
+            })
+        );
+        assert_eq!(
+            parse_openai_usage(Operation::ChatCompletions, b"null"),
+            None
+        );
+        assert_eq!(parse_openai_usage(Operation::ChatCompletions, b"[1]"), None);
+    }
+
+    #[test]
+    fn error_labels() {
+        assert_eq!(error_label(b"null", "f"), None);
+        assert_eq!(
+            error_label(br#"{"code":null,"type":"server_error"}"#, "f").as_deref(),
+            Some("server_error")
+        );
+        assert_eq!(
+            error_label(br#"{"code":429,"status":"RESOURCE_EXHAUSTED"}"#, "f").as_deref(),
+            Some("429")
+        );
+        assert_eq!(error_label(br#""boom""#, "f").as_deref(), Some("f"));
+        assert_eq!(
+            error_label(br#"{"message":"x"}"#, "f").as_deref(),
+            Some("f")
+        );
+        assert_eq!(
+            error_label(br#"{"code":"a b/c"}"#, "f").as_deref(),
+            Some("a_b_c")
+        );
+        let long = format!(r#"{{"code":"{}"}}"#, "x".repeat(500));
+        assert_eq!(
+            error_label(long.as_bytes(), "f").map(|l| l.len()),
+            Some(MAX_LABEL_LEN)
+        );
+    }
+}
