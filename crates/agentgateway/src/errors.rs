@@ -173,7 +173,7 @@ mod tests {
                 Some("model_not_found"),
             ),
             (
-                GatewayError::InvalidRequest("bad".into()),
+                GatewayError::InvalidRequest("missing model".into()),
                 400,
                 "invalid_request_error",
                 None,

@@ -124,9 +124,7 @@ impl Expr {
     fn interpret(&self, rec: &RequestRecord) -> Option<ExprValue> {
         let mut ctx = cel::Context::with_env(Arc::clone(&ENV));
         for &root in &self.roots {
-            if let Some(value) = context::root_val(rec, root) {
-                ctx.add_variable_as_val(root.name(), value);
-            }
+            ctx.add_variable_as_val(root.name(), context::root_val(rec, root));
         }
         let value = self.program.execute(&ctx).ok()?;
         ExprValue::from_cel(&value)

@@ -19,6 +19,9 @@
 //! - [`errors`]: the gateway's own errors, in the caller's API shape.
 //! - Provider wire formats live in the `agentgateway-wire` crate (no I/O).
 
+// Run-time code must not panic on bad input; tests may unwrap freely.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 pub mod accesslog;
 pub mod auth;
 pub mod config;

@@ -1,6 +1,8 @@
 //! The `agentgateway` binary: parse the command line, load the config, run the library's gateway
 //! until SIGTERM/SIGINT, drain, exit 0. Diagnostics go to stderr; stdout carries only the access log.
 
+#![deny(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

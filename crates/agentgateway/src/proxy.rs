@@ -131,8 +131,10 @@ impl Proxy {
         record: &RequestRecord,
     ) -> Result<Answer, GatewayError> {
         // Meter streams the caller did not ask usage for, without showing it the extra chunk.
-        let strip_usage = operation == Operation::ChatCompletions
-            && info.stream()
+        let strip_usage = matches!(
+            operation,
+            Operation::ChatCompletions | Operation::Completions
+        ) && info.stream()
             && info.include_usage() != Some(true);
         let body = rewrite_request(&body, info, route.target_model.as_deref(), strip_usage);
         let credential = if self.auth.is_some() {

@@ -4,16 +4,19 @@
 //! format regardless. This is exactly where the upstream agentgateway breaks ("invalid metric
 //! type info"), so it is checked against the binaries rather than against our reading of the spec.
 //!
-//! The gateway's stats server is not used: a minimal hyper server serves one [`Metrics`], so the
-//! test pins down the exposition alone. The binaries come from the Debian package `prometheus`;
-//! when they are missing the test fails under `CI` and is skipped (with a note) elsewhere.
+//! Two kinds of target: a minimal hyper server serving one [`Metrics`] (to pin down the exposition
+//! alone, and to force the classic format, which Prometheus 2.42 cannot be told to ask for), and
+//! the real gateway's stats port after real traffic through it (the seed's flow, end to end).
+//! The binaries come from the Debian package `prometheus`; when they are missing the test fails
+//! under `CI` and is skipped (with a note) elsewhere.
+
+mod support;
 
 use std::io::Write as _;
-use std::net::{SocketAddr, TcpListener as StdListener};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agentgateway::exposition::{self, content_type, negotiate, Format};
 use agentgateway::metrics::Metrics;
@@ -23,30 +26,9 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use serde_json::Value;
-
-/// True when both binaries run; otherwise panics under `CI`, or prints why it skips.
-fn binaries_available() -> bool {
-    let runs = |bin: &str| {
-        Command::new(bin)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if runs("prometheus") && runs("promtool") {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "prometheus/promtool not found on PATH: \
-             install Debian package prometheus (apt-get install -y prometheus)"
-        );
-    }
-    eprintln!("skipped: prometheus not installed (install Debian package prometheus)");
-    false
-}
+use support::fake_openai::FakeOpenAi;
+use support::gateway::{config_with_upstream, TestGateway};
+use support::prometheus::{binaries_available, result_value, Prometheus};
 
 // === the metrics under test ===
 
@@ -199,124 +181,6 @@ fn promtool_accepts_the_text_format() {
     );
 }
 
-// === a real Prometheus ===
-
-/// A running Prometheus in its own temp dir; killed and cleaned up on drop, also on failure.
-struct Prometheus {
-    child: Child,
-    dir: PathBuf,
-    url: String,
-}
-
-impl Prometheus {
-    fn start(target: SocketAddr) -> Prometheus {
-        let dir = std::env::temp_dir().join(format!(
-            "agw-prometheus-{}-{}",
-            std::process::id(),
-            target.port()
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
-             scrape_configs:\n  - job_name: agentgateway\n    static_configs:\n      \
-             - targets: ['{target}']\n"
-        );
-        std::fs::write(dir.join("prometheus.yml"), config).expect("write config");
-        let port = free_port();
-        let log = std::fs::File::create(dir.join("prometheus.log")).expect("log file");
-        let child = Command::new("prometheus")
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn prometheus");
-        Prometheus {
-            child,
-            dir,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(15)..].join("\n")
-    }
-
-    async fn get_json(&self, path_and_query: &str) -> Option<Value> {
-        let response = reqwest::get(format!("{}{path_and_query}", self.url))
-            .await
-            .ok()?;
-        response.json().await.ok()
-    }
-
-    /// Polls (at most 30 s) until our target has been scraped successfully; returns it.
-    async fn wait_for_healthy_target(&self) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut last = Value::Null;
-        while Instant::now() < deadline {
-            if let Some(targets) = self.get_json("/api/v1/targets").await {
-                last = targets["data"]["activeTargets"][0].clone();
-                if last["health"] == "up" && last["lastError"] == "" {
-                    return last;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        panic!(
-            "target never healthy within 30 s; last state: {last:#}\nprometheus log:\n{}",
-            self.log_tail()
-        );
-    }
-
-    /// The instant-query result vector for `query`.
-    async fn query(&self, query: &str) -> Vec<Value> {
-        let url = format!("{}/api/v1/query", self.url);
-        let client = reqwest::Client::new();
-        let response = client.get(url).query(&[("query", query)]).send().await;
-        let body: Value = response.expect("query").json().await.expect("query json");
-        assert_eq!(body["status"], "success", "{query}: {body:#}");
-        body["data"]["result"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = StdListener::bind("127.0.0.1:0").expect("bind for a free port");
-    listener.local_addr().expect("local addr").port()
-}
-
-/// The value of the one result whose labels include `labels`.
-fn result_value(results: &[Value], labels: &[(&str, &str)]) -> f64 {
-    let hits: Vec<&Value> = results
-        .iter()
-        .filter(|r| labels.iter().all(|(k, v)| r["metric"][*k] == *v))
-        .collect();
-    assert_eq!(hits.len(), 1, "{labels:?} in {results:#?}");
-    hits[0]["value"][1]
-        .as_str()
-        .and_then(|v| v.parse().ok())
-        .expect("numeric sample value")
-}
-
 /// Scrapes a fresh target with a fresh Prometheus and checks what it stored.
 async fn scrape_with_prometheus(forced: Option<Format>, expect_format: Format) {
     let (addr, served) = serve(populated_metrics(), forced).await;
@@ -379,4 +243,59 @@ async fn prometheus_scrapes_the_classic_text_format() {
         return;
     }
     scrape_with_prometheus(Some(Format::Text004), Format::Text004).await;
+}
+
+const SEED_CONFIG: &str = r#"
+config:
+  metrics:
+    fields:
+      add: {user_id: 'apiKey.user'}
+llm:
+  policies:
+    apiKey:
+      keys:
+      - key: sk-alice
+        metadata: {user: alice}
+      - key: sk-bob
+        metadata: {user: bob}
+  models:
+  - name: gpt-4o-mini
+    provider: openAI
+    params: {baseUrl: '{upstream}', apiKey: sk-provider}
+"#;
+
+/// The seed's flow: traffic through the gateway, Prometheus scraping the gateway's own stats port,
+/// and the seed's per-user PromQL equal to what the provider reported (11 in + 7 out per call).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_sees_per_user_totals_from_the_gateway() {
+    if !binaries_available() {
+        return;
+    }
+    let fake = FakeOpenAi::start().await;
+    let gw = TestGateway::start(&config_with_upstream(SEED_CONFIG, &fake.base_url())).await;
+    let chat = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#;
+    let stream =
+        r#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    for (key, body) in [("sk-alice", chat), ("sk-alice", stream), ("sk-bob", chat)] {
+        let response = gw.post("/v1/chat/completions", Some(key), body).await;
+        assert_eq!(response.status(), 200);
+        response.bytes().await.expect("body");
+    }
+    gw.wait_for_log_lines(3).await;
+    let stats: SocketAddr = gw
+        .stats_url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
+    let prometheus = Prometheus::start(stats);
+    prometheus.wait_for_healthy_target().await;
+    let query = r#"sum by (user_id) (agentgateway_gen_ai_client_token_usage_sum{gen_ai_token_type=~"input|output"})"#;
+    let per_user = prometheus.query(query).await;
+    assert_eq!(result_value(&per_user, &[("user_id", "alice")]), 36.0);
+    assert_eq!(result_value(&per_user, &[("user_id", "bob")]), 18.0);
+    let seed = "sum by (user_id) (agentgateway_gen_ai_client_token_usage_sum{gen_ai_token_type=\"input\"} \
+                + ignoring(gen_ai_token_type) agentgateway_gen_ai_client_token_usage_sum{gen_ai_token_type=\"output\"})";
+    let seed_result = prometheus.query(seed).await;
+    assert_eq!(result_value(&seed_result, &[("user_id", "bob")]), 18.0);
+    gw.shutdown().await;
 }

@@ -61,7 +61,10 @@ impl ValueScan {
             }
             if !STRUCTURAL[usize::from(b)] {
                 // Numbers, literals, commas and whitespace inside a container: skip the run.
-                i += buf[i..].iter().position(|&c| STRUCTURAL[usize::from(c)]).unwrap_or(buf.len() - i);
+                i += buf[i..]
+                    .iter()
+                    .position(|&c| STRUCTURAL[usize::from(c)])
+                    .unwrap_or(buf.len() - i);
                 continue;
             }
             i += 1;

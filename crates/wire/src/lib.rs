@@ -18,6 +18,40 @@
 //! - [`sse`]: [`SseParser`], incremental Server-Sent Events framing for every provider.
 //! - [`stream`]: [`StreamMeter`] meters an SSE response stream and, when the gateway added
 //!   `include_usage` on its own, removes what the caller did not ask for.
+//!
+//! # Example
+//! ```
+//! use agentgateway_wire::{rewrite_request, scan_request, Operation, StreamMeter};
+//! use bytes::Bytes;
+//!
+//! let body = Bytes::from_static(br#"{"model":"fast","stream":true,"messages":[]}"#);
+//! let info = scan_request(&body)?;
+//! // The caller did not ask for usage: the gateway asks for it and strips it on the way back.
+//! let strip = info.stream() && info.include_usage() != Some(true);
+//! let upstream = rewrite_request(&body, &info, Some("gpt-4o-mini"), strip);
+//! assert_eq!(
+//!     &upstream[..],
+//!     br#"{"model":"gpt-4o-mini","stream_options":{"include_usage":true},"stream":true,"messages":[]}"#
+//! );
+//!
+//! let mut meter = StreamMeter::new(Operation::ChatCompletions, strip);
+//! let chunk = Bytes::from_static(
+//!     b"data: {\"model\":\"gpt-4o-mini\",\"choices\":[{\"delta\":{}}],\"usage\":null}\n\n\
+//!       data: {\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\n\
+//!       data: [DONE]\n\n",
+//! );
+//! let forwarded = meter.feed(chunk);
+//! assert_eq!(
+//!     &forwarded[..],
+//!     b"data: {\"model\":\"gpt-4o-mini\",\"choices\":[{\"delta\":{}}]}\n\ndata: [DONE]\n\n"
+//! );
+//! assert_eq!(meter.summary().usage.input_tokens, Some(3));
+//! assert_eq!(meter.summary().response_model.as_deref(), Some("gpt-4o-mini"));
+//! # Ok::<(), agentgateway_wire::RequestError>(())
+//! ```
+
+// Run-time code must not panic on bad input; tests may unwrap freely.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod json_meter;
 mod json_scan;

@@ -370,3 +370,17 @@ fn close_is_idempotent_and_logging_after_close_is_safe() {
     log.close();
     log.log(&example_record());
 }
+
+#[test]
+fn adhoc_bench() {
+    let rec = streaming_record();
+    let (log, _) = memory_log(&config("fields: {add: {user: apiKey.user}}"), None);
+    let (json, _) = memory_log(&config("fields: {add: {user: apiKey.user}}"), Some(LogFormat::Json));
+    let n = 200_000;
+    let t = Instant::now();
+    for _ in 0..n { std::hint::black_box(log.format(&rec)); }
+    eprintln!("text {:?}/line", t.elapsed() / n);
+    let t = Instant::now();
+    for _ in 0..n { std::hint::black_box(json.format(&rec)); }
+    eprintln!("json {:?}/line", t.elapsed() / n);
+}

@@ -79,6 +79,10 @@ fn bad_values_are_named() {
         ),
         ("config:\n  drainTimeout: 10\nllm: {}\n", "missing unit"),
         ("llm:\n  models:\n  - {name: 'a*b', provider: openAI}\n", "wildcard"),
+        (
+            "config:\n  metrics:\n    fields:\n      add: {route: 'apiKey.user'}\nllm: {}\n",
+            "config.metrics.fields.add.route: clashes",
+        ),
     ];
     for (text, needle) in cases {
         let err = Config::from_yaml(text, &env).unwrap_err().to_string();

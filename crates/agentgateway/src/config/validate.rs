@@ -28,6 +28,11 @@ pub fn validate(config: &Config) -> Result<(), String> {
                 "config.metrics.fields.add.{name}: not a valid Prometheus label name"
             ));
         }
+        if crate::metrics::RESERVED_LABELS.contains(&name.as_str()) {
+            return Err(format!(
+                "config.metrics.fields.add.{name}: clashes with a built-in label; choose another name"
+            ));
+        }
     }
     Ok(())
 }

@@ -6,6 +6,11 @@
 //! [`field`] calls (borrowing the record's strings, so building a context copies little). Having
 //! one source of truth is what makes the two paths agree.
 //!
+//! Every variable is always bound, as a map holding only the keys whose values are known; for an
+//! anonymous caller `apiKey` is the empty map. A missing key is then an evaluation error (no
+//! value) while `has(apiKey.user) ? apiKey.user : 'anonymous'` still works, which it could not if
+//! the variable itself were undeclared.
+//!
 //! Headers that carry credentials are replaced by `<redacted>` here, at the only place header
 //! values enter CEL, so no expression (log field, metric label, filter) can leak a key.
 
@@ -136,11 +141,6 @@ fn llm_field<'r>(rec: &'r RequestRecord, key: &str) -> Option<Field<'r>> {
     }
 }
 
-/// Whether the variable exists at all: `apiKey` only for an authenticated caller.
-fn present(rec: &RequestRecord, root: Root) -> bool {
-    root != Root::ApiKey || rec.identity.is_some()
-}
-
 /// Calls `f` with every key `root` may have for this record.
 fn for_each_key<'r>(rec: &'r RequestRecord, root: Root, mut f: impl FnMut(&'r str)) {
     let fixed: &[&str] = match root {
@@ -164,9 +164,6 @@ fn for_each_key<'r>(rec: &'r RequestRecord, root: Root, mut f: impl FnMut(&'r st
 /// Resolves `root.path...` without the interpreter. Same result as CEL would give: a missing
 /// key, or selecting a field of a non-map, is `None`.
 pub(super) fn lookup(rec: &RequestRecord, root: Root, path: &[String]) -> Option<ExprValue> {
-    if !present(rec, root) {
-        return None;
-    }
     let Some((key, rest)) = path.split_first() else {
         return Some(root_value(rec, root));
     };
@@ -244,18 +241,15 @@ fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Option<Cow<'h, str>> {
 
 // === the interpreter's context: whole variables, borrowing the record ===
 
-/// The CEL value of a top-level variable, or `None` when it is absent (`apiKey` when anonymous).
-pub(super) fn root_val(rec: &RequestRecord, root: Root) -> Option<Box<dyn Val + '_>> {
-    if !present(rec, root) {
-        return None;
-    }
+/// The CEL value of a top-level variable: a map of the keys the record knows.
+pub(super) fn root_val(rec: &RequestRecord, root: Root) -> Box<dyn Val + '_> {
     let mut map: HashMap<CelMapKey<'_>, Box<dyn Val + '_>> = HashMap::new();
     for_each_key(rec, root, |key| {
         if let Some(value) = field(rec, root, key) {
             map.insert(CelMapKey::from(key), field_val(value));
         }
     });
-    Some(Box::new(CelMap::from(map)))
+    Box::new(CelMap::from(map))
 }
 
 fn field_val(field: Field<'_>) -> Box<dyn Val + '_> {

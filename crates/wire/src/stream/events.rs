@@ -5,6 +5,7 @@
 
 use memchr::memmem::Finder;
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use crate::json_scan::{find_member, member_removal, Members};
 use crate::sse::SseEvent;
@@ -26,19 +27,18 @@ pub(crate) enum Verdict {
 pub(crate) struct EventMeter {
     op: Operation,
     summary: ResponseSummary,
-    usage_key: Finder<'static>,
-    usage_null: Finder<'static>,
-    error_key: Finder<'static>,
 }
+
+// Built once per process: a searcher costs more to build than most chunks cost to search.
+static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
+static USAGE_NULL: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\":null"));
+static ERROR_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"error\""));
 
 impl EventMeter {
     pub(crate) fn new(op: Operation) -> Self {
         EventMeter {
             op,
             summary: ResponseSummary::default(),
-            usage_key: Finder::new(b"\"usage\""),
-            usage_null: Finder::new(b"\"usage\":null"),
-            error_key: Finder::new(b"\"error\""),
         }
     }
 
@@ -60,16 +60,16 @@ impl EventMeter {
     /// A Chat Completions (or legacy Completions) chunk.
     fn chunk_event(&mut self, data: &[u8], strip: bool) -> Verdict {
         let need_model = self.summary.response_model.is_none();
-        let usage_at = self.usage_key.find(data);
+        let usage_at = USAGE_KEY.find(data);
         // With include_usage every chunk says `"usage":null`; when that is the only mention
         // and nothing is being stripped, there is nothing to read.
         let usage_hit = match usage_at {
-            Some(at) if !strip && self.usage_null.find(data) == Some(at) => {
-                self.usage_key.find(&data[at + 1..]).is_some()
+            Some(at) if !strip && USAGE_NULL.find(data) == Some(at) => {
+                USAGE_KEY.find(&data[at + 1..]).is_some()
             }
             found => found.is_some(),
         };
-        let error_hit = self.error_key.find(data).is_some();
+        let error_hit = ERROR_KEY.find(data).is_some();
         if !(need_model || usage_hit || error_hit) || data.trim_ascii() == b"[DONE]" {
             return Verdict::Keep;
         }
