@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it, on a fresh Debian machine with a Rust toolchain.
-# Installs the Debian packages the tests need (prometheus + promtool for the scrape test) when
-# they are missing, then checks formatting and lints, then runs every test.
+# Installs what the tests need when it is missing — Debian's prometheus + promtool (scrape tests),
+# python3 with venv, and the official openai Python SDK in target/sdk-venv (SDK test) — then
+# checks formatting and lints, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing Debian packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -15,6 +18,15 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # Debian starts a prometheus service on install; the tests run their own instances.
 if command -v systemctl >/dev/null 2>&1; then systemctl stop prometheus prometheus-node-exporter >/dev/null 2>&1 || true; fi
+
+venv=target/sdk-venv
+if ! "$venv/bin/python" -c 'import openai' >/dev/null 2>&1; then
+  echo "==> installing the openai Python SDK into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check openai
+fi
+export AGW_PYTHON="$PWD/$venv/bin/python"
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

@@ -134,11 +134,23 @@ impl Line {
         if self.skip.contains(key) {
             return false;
         }
-        self.name(KEY_NAMES[key as usize]);
+        // Built-in names are plain ASCII: nothing to escape.
+        let name = KEY_NAMES[key as usize];
+        if self.json {
+            self.buf.push_str(",\"");
+            self.buf.push_str(name);
+            self.buf.push_str("\":");
+        } else {
+            self.buf.push(' ');
+            self.buf.push_str(name);
+            self.buf.push('=');
+        }
         true
     }
 
-    fn name(&mut self, name: &str) {
+    /// A `fields.add` name, which the user chose: escaped in JSON. In text it is written as is:
+    /// a key is never quoted, and a YAML map key with spaces is the user's own choice.
+    fn custom_name(&mut self, name: &str) {
         if self.json {
             self.buf.push(',');
             push_json_string(&mut self.buf, name);
@@ -205,7 +217,7 @@ impl Line {
         if matches!(value, ExprValue::Null) {
             return;
         }
-        self.name(name);
+        self.custom_name(name);
         match value {
             ExprValue::Null => {}
             ExprValue::String(s) => self.str_value(s),
@@ -330,10 +342,12 @@ fn push_padded(buf: &mut String, value: u64, width: usize) {
 /// A text value, double-quoted (and escaped) only when it is empty or contains a space, `"`,
 /// `=` or a control character, so ordinary values stay easy to grep.
 fn push_text_value(buf: &mut String, value: &str) {
+    let bytes = value.as_bytes();
     let needs_quotes = value.is_empty()
-        || value
-            .chars()
-            .any(|c| c == ' ' || c == '"' || c == '=' || c.is_control());
+        || bytes.iter().enumerate().any(|(i, &b)| {
+            // A lone backslash is unambiguous unquoted (`c:\dir`); only quoted values escape it.
+            b == b' ' || b == b'"' || b == b'=' || (b != b'\\' && escape_len(bytes, i, b).is_some())
+        });
     if needs_quotes {
         buf.push('"');
         push_escaped(buf, value);
@@ -349,27 +363,45 @@ fn push_json_string(buf: &mut String, value: &str) {
     buf.push('"');
 }
 
-/// Escapes `"`, `\` and control characters (`\n`, `\t`, `\r`, else `\u00XX`); valid JSON string
-/// content and unambiguous inside a quoted text value. Unescaped runs are copied in one go.
-fn push_escaped(buf: &mut String, value: &str) {
-    let mut start = 0;
-    for (i, c) in value.char_indices() {
-        let escape = match c {
-            '"' => "\\\"",
-            '\\' => "\\\\",
-            '\n' => "\\n",
-            '\t' => "\\t",
-            '\r' => "\\r",
-            c if c.is_control() => "",
-            _ => continue,
-        };
-        buf.push_str(&value[start..i]);
-        if escape.is_empty() {
-            let _ = write!(buf, "\\u{:04x}", u32::from(c));
-        } else {
-            buf.push_str(escape);
-        }
-        start = i + c.len_utf8();
+/// When the byte at `i` starts a character that must be escaped (`"`, `\`, or a control
+/// character, C0, DEL or C1), the length of that character in bytes.
+fn escape_len(bytes: &[u8], i: usize, b: u8) -> Option<usize> {
+    match b {
+        b'"' | b'\\' | 0x00..=0x1f | 0x7f => Some(1),
+        // U+0080..U+009F (C1 controls) are encoded as 0xC2 0x80..0x9F.
+        0xc2 if matches!(bytes.get(i + 1), Some(0x80..=0x9f)) => Some(2),
+        _ => None,
     }
-    buf.push_str(&value[start..]);
 }
+
+/// Escapes `"`, `\` and control characters (`\n`, `\t`, `\r`, else `\u00XX`): valid JSON
+/// string content, and unambiguous inside a quoted text value. Runs of other characters are
+/// copied in one go; escapes only ever split the string at character boundaries.
+fn push_escaped(buf: &mut String, value: &str) {
+    let bytes = value.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let Some(len) = escape_len(bytes, i, bytes[i]) else {
+            i += 1;
+            continue;
+        };
+        buf.push_str(value.get(start..i).unwrap_or_default());
+        match bytes[i] {
+            b'"' => buf.push_str("\\\""),
+            b'\\' => buf.push_str("\\\\"),
+            b'\n' => buf.push_str("\\n"),
+            b'\t' => buf.push_str("\\t"),
+            b'\r' => buf.push_str("\\r"),
+            _ => {
+                let code = value.get(i..i + len).and_then(|c| c.chars().next());
+                let _ = write!(buf, "\\u{:04x}", code.map_or(0, u32::from));
+            }
+        }
+        i += len;
+        start = i;
+    }
+    buf.push_str(value.get(start..).unwrap_or_default());
+}
+#[cfg(test)]
+pub(super) fn write_timestamp_for_bench(buf: &mut String, at: SystemTime) { write_timestamp(buf, at) }

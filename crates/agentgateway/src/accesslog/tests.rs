@@ -150,7 +150,7 @@ fn values_are_quoted_and_escaped_only_when_needed() {
     rec.path = "/a b".into();
     rec.error = Some(RequestError::with_message(
         "x",
-        "said \"no\"\n\tthen\\left\u{1}",
+        "said \"no\"\n\tthen\\left\u{1}\u{85}é",
     ));
     let yaml = r#"
 fields:
@@ -159,7 +159,7 @@ fields:
 "#;
     let line = format_with(yaml, &rec);
     assert!(line.contains(r#" http.path="/a b" "#), "{line}");
-    let expected_tail = r#" empty="" eq="a=b" slash=c:\dir uni=naïve→ok error="said \"no\"\n\tthen\\left\u0001" duration=2488ms"#;
+    let expected_tail = r#" empty="" eq="a=b" slash=c:\dir uni=naïve→ok error="said \"no\"\n\tthen\\left\u0001\u0085é" duration=2488ms"#;
     assert!(line.ends_with(expected_tail), "{line}");
     assert!(!line.contains('\n'), "one line per request");
 }
@@ -383,4 +383,21 @@ fn adhoc_bench() {
     let t = Instant::now();
     for _ in 0..n { std::hint::black_box(json.format(&rec)); }
     eprintln!("json {:?}/line", t.elapsed() / n);
+}
+
+#[test]
+fn adhoc_bench2() {
+    use std::fmt::Write as _;
+    let rec = streaming_record();
+    let n = 200_000;
+    let t = Instant::now();
+    for _ in 0..n { let mut s = String::with_capacity(600); format::write_timestamp_for_bench(&mut s, rec.start_time); std::hint::black_box(s); }
+    eprintln!("ts {:?}", t.elapsed() / n);
+    let t = Instant::now();
+    for _ in 0..n { let mut s = String::with_capacity(600); let _ = write!(s, "{}", rec.src_addr); std::hint::black_box(s); }
+    eprintln!("addr {:?}", t.elapsed() / n);
+    let (log, _) = memory_log(&config("{}"), None);
+    let t = Instant::now();
+    for _ in 0..n { std::hint::black_box(log.format(&rec)); }
+    eprintln!("no custom {:?}", t.elapsed() / n);
 }
