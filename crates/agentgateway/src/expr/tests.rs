@@ -1,3 +1,6 @@
+//! Tests of CEL over a record: the fast path and the interpreter agree on every field path, values
+//! map as documented, compile errors name the problem, header reads are detected.
+
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
