@@ -23,7 +23,7 @@ use crate::errors::{ApiShape, GatewayError};
 use crate::metered_body::{Meter, MeteredBody};
 use crate::record::{ListenerInfo, RequestError, RequestRecord};
 use crate::routing::{Route, Router};
-use crate::telemetry::Telemetry;
+use crate::telemetry::{PendingRecord, Telemetry};
 use crate::upstream::{self, CallerCredential, HttpClient};
 
 const REQUEST_ID: &str = "x-request-id";
@@ -74,7 +74,10 @@ impl Proxy {
             record.headers = Some(parts.headers.clone());
         }
         let shape = ApiShape::OpenAi;
-        let response = match self.serve(parts, body, &mut record).await {
+        let mut pending = PendingRecord::new(record, &self.telemetry);
+        let result = self.serve(parts, body, pending.get_mut()).await;
+        let record = pending.into_inner();
+        let response = match result {
             Ok(Answer::Forwarded(forwarded)) => self.respond_upstream(forwarded, record),
             Ok(Answer::Local(json)) => self.respond_local(StatusCode::OK, json, record),
             Err(error) => self.respond_error(error, shape, record),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::accesslog::AccessLog;
 use crate::expr::Expr;
 use crate::metrics::Metrics;
-use crate::record::RequestRecord;
+use crate::record::{RequestError, RequestRecord};
 
 /// Value of a custom label whose expression had no value.
 const UNKNOWN: &str = "unknown";
@@ -54,5 +54,56 @@ impl Telemetry {
             .collect();
         self.metrics.record(&record, &custom);
         self.log.log(&record);
+    }
+}
+
+/// A record that has not yet been handed to a response body. If the handler future is dropped
+/// first — the client went away, or the drain timeout aborted the connection, while the upstream
+/// had not answered — the guard still finishes the record, so that request is logged and counted.
+pub struct PendingRecord<'a> {
+    record: Option<RequestRecord>,
+    telemetry: &'a Telemetry,
+}
+
+/// nginx's "client closed request": the client left before a response status existed.
+const CLIENT_CLOSED_REQUEST: u16 = 499;
+
+impl<'a> PendingRecord<'a> {
+    pub fn new(record: RequestRecord, telemetry: &'a Telemetry) -> PendingRecord<'a> {
+        PendingRecord {
+            record: Some(record),
+            telemetry,
+        }
+    }
+
+    pub fn get_mut(&mut self) -> &mut RequestRecord {
+        // Some until `into_inner`, which consumes the guard.
+        self.record
+            .get_or_insert_with(|| unreachable!("record taken"))
+    }
+
+    /// Hands the record on (to a response body, which finishes it from then on).
+    pub fn into_inner(mut self) -> RequestRecord {
+        self.record
+            .take()
+            .unwrap_or_else(|| unreachable!("record taken"))
+    }
+}
+
+impl Drop for PendingRecord<'_> {
+    fn drop(&mut self) {
+        if let Some(mut record) = self.record.take() {
+            if record.status == 0 {
+                record.status = CLIENT_CLOSED_REQUEST;
+            }
+            record.reason = Some("client_disconnected");
+            record.error.get_or_insert_with(|| {
+                RequestError::with_message(
+                    "client_disconnected",
+                    "client went away before the response started",
+                )
+            });
+            self.telemetry.finish(record);
+        }
     }
 }
