@@ -124,9 +124,22 @@ impl GatewayError {
         }
     }
 
+    /// What the caller is told. Transport and internal details (resolver output, certificate
+    /// names, internal hosts) stay in the access log's `error` field, never in the response.
+    pub fn public_message(&self) -> String {
+        match self {
+            GatewayError::UpstreamUnavailable(_) => {
+                "The upstream provider could not be reached.".into()
+            }
+            GatewayError::UpstreamTimeout(_) => "The upstream provider timed out.".into(),
+            GatewayError::Internal(_) => "Internal gateway error.".into(),
+            other => other.message(),
+        }
+    }
+
     /// The error body in the caller's API shape.
     pub fn body(&self, shape: ApiShape) -> Bytes {
-        let message = self.message();
+        let message = self.public_message();
         let value = match shape {
             ApiShape::OpenAi => {
                 let (kind, code) = self.openai_type_code();
@@ -205,6 +218,17 @@ mod tests {
             assert!(body["error"]["param"].is_null());
             assert!(body["error"]["message"].as_str().unwrap().len() > 5);
         }
+    }
+
+    #[test]
+    fn transport_details_stay_out_of_the_body() {
+        let err = GatewayError::UpstreamUnavailable("dns error: internal-host.corp".into());
+        let body = String::from_utf8(err.body(ApiShape::OpenAi).to_vec()).unwrap();
+        assert!(!body.contains("internal-host"), "{body}");
+        assert!(
+            err.message().contains("internal-host"),
+            "the log keeps the detail"
+        );
     }
 
     #[test]

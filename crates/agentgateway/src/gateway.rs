@@ -31,6 +31,7 @@ pub const DEFAULT_READINESS_ADDR: &str = "0.0.0.0:15021";
 
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(300);
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How the process around the gateway wants it run.
 pub struct Options {
@@ -126,6 +127,7 @@ impl Gateway {
             listener,
             max_body_bytes: config.max_request_body_bytes(),
             first_byte_timeout: timeouts.first_byte.unwrap_or(DEFAULT_FIRST_BYTE_TIMEOUT),
+            idle_timeout: timeouts.idle.unwrap_or(DEFAULT_IDLE_TIMEOUT),
         });
         Ok(Gateway {
             proxy,
@@ -173,8 +175,9 @@ impl Gateway {
                 self.drain_timeout,
             );
             serve.await;
-            // Every connection has ended, so every record is finished: flush the log.
-            telemetry.log.close();
+            // Every connection has ended, so every record is finished: flush the log. Closing
+            // joins the writer thread, which may wait on stdout: keep it off the async workers.
+            let _ = tokio::task::spawn_blocking(move || telemetry.log.close()).await;
         });
         ready.store(true, Ordering::Release);
         Ok(RunningGateway {

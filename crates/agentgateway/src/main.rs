@@ -108,6 +108,8 @@ fn run(config: Config, options: Options) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
+        // Installed before the listeners open, so an early SIGTERM still drains.
+        let mut signals = Signals::new()?;
         let gateway = Gateway::build(&config, options)?;
         let listeners = Listeners::bind(&config).await.map_err(|e| e.to_string())?;
         let running = gateway.start(listeners).map_err(|e| e.to_string())?;
@@ -117,21 +119,37 @@ fn run(config: Config, options: Options) -> Result<(), String> {
             readiness = ?running.readiness_addr,
             "agentgateway listening"
         );
-        wait_for_signal().await?;
-        tracing::info!("shutting down: draining in-flight requests");
+        signals.next().await;
+        tracing::info!("shutting down: draining in-flight requests (signal again to stop now)");
+        tokio::spawn(async move {
+            signals.next().await;
+            tracing::warn!("second signal: stopping without waiting for in-flight requests");
+            std::process::exit(1);
+        });
         running.shutdown().await;
         tracing::info!("stopped");
         Ok(())
     })
 }
 
-async fn wait_for_signal() -> Result<(), String> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, whichever comes first.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals, String> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+        let int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        Ok(Signals { term, int })
     }
-    Ok(())
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }

@@ -5,14 +5,17 @@
 //! client goes away and the body is dropped. The record moves into the body so the log line and the
 //! metrics describe the response as it really ended, not as it started.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use agentgateway_wire::{JsonMeter, Operation, ResponseSummary, StreamMeter};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
 
 use crate::record::{RequestError, RequestRecord};
 use crate::telemetry::Telemetry;
@@ -98,6 +101,8 @@ pub struct MeteredBody {
     telemetry: Arc<Telemetry>,
     /// The meter may change the byte count, so the upstream's size hint would be a lie.
     rewrites: bool,
+    /// Longest silence allowed between upstream frames, and its timer.
+    idle: Option<(Duration, Pin<Box<Sleep>>)>,
 }
 
 impl MeteredBody {
@@ -109,6 +114,7 @@ impl MeteredBody {
             record: Some(Box::new(record)),
             telemetry,
             rewrites: false,
+            idle: None,
         }
     }
 
@@ -126,6 +132,41 @@ impl MeteredBody {
             record: Some(Box::new(record)),
             telemetry,
             rewrites,
+            idle: None,
+        }
+    }
+
+    /// Fails the body (504-style, `upstream_timeout`) when the upstream sends nothing for
+    /// `limit`: a stalled stream must not hold the client, a connection and the drain forever.
+    pub fn with_idle_timeout(mut self, limit: Duration) -> MeteredBody {
+        self.idle = Some((limit, Box::pin(tokio::time::sleep(limit))));
+        self
+    }
+
+    /// Polls the upstream body, applying the idle timeout.
+    fn poll_upstream(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let Source::Upstream(body) = &mut self.source else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(body).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                if let Some((limit, timer)) = self.idle.as_mut() {
+                    timer.as_mut().reset(Instant::now() + *limit);
+                }
+                Poll::Ready(frame.map(|r| r.map_err(|e| Box::new(e) as BoxError)))
+            }
+            Poll::Pending => {
+                let Some((limit, timer)) = self.idle.as_mut() else {
+                    return Poll::Pending;
+                };
+                ready!(timer.as_mut().poll(cx));
+                let message = format!("no data from the upstream for {} ms", limit.as_millis());
+                let error = std::io::Error::new(std::io::ErrorKind::TimedOut, message);
+                Poll::Ready(Some(Err(Box::new(error))))
+            }
         }
     }
 
@@ -208,29 +249,42 @@ impl Body for MeteredBody {
         loop {
             let next = match &mut this.source {
                 Source::Full(bytes) => bytes.take().map(|b| Ok(Frame::data(b))),
-                Source::Upstream(body) => ready!(Pin::new(body).poll_frame(cx))
-                    .map(|r| r.map_err(|e| Box::new(e) as BoxError)),
+                Source::Upstream(_) => ready!(this.poll_upstream(cx)),
             };
             match next {
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(data) => {
                         let mut out = this.meter.feed(data);
-                        if this.source_ended() {
-                            // hyper stops polling once a sized body is complete: finish now.
+                        let ended = this.source_ended();
+                        if ended {
                             out = join(out, this.meter.finish());
+                        }
+                        if !out.is_empty() {
+                            this.note_first_bytes();
+                        }
+                        if ended {
+                            // hyper stops polling once a sized body is complete: finish now.
                             this.finish(None);
                         }
                         if out.is_empty() {
                             continue; // everything held back until its event completes
                         }
-                        this.note_first_bytes();
                         return Poll::Ready(Some(Ok(Frame::data(out))));
                     }
                     Err(other) => return Poll::Ready(Some(Ok(other))),
                 },
                 Some(Err(error)) => {
-                    let failure = RequestError::with_message("upstream_body", error.to_string());
-                    this.finish(Some(("upstream_stream_error", failure)));
+                    let failure = match error.downcast_ref::<std::io::Error>() {
+                        Some(io) if io.kind() == std::io::ErrorKind::TimedOut => (
+                            "upstream_timeout",
+                            RequestError::with_message("upstream_timeout", io.to_string()),
+                        ),
+                        _ => (
+                            "upstream_stream_error",
+                            RequestError::with_message("upstream_body", error.to_string()),
+                        ),
+                    };
+                    this.finish(Some(failure));
                     return Poll::Ready(Some(Err(error)));
                 }
                 None => {

@@ -37,6 +37,8 @@ pub struct Proxy {
     pub listener: Arc<ListenerInfo>,
     pub max_body_bytes: usize,
     pub first_byte_timeout: Duration,
+    /// Longest silence allowed between upstream body frames.
+    pub idle_timeout: Duration,
 }
 
 /// What a path asks for.
@@ -51,6 +53,8 @@ struct Forwarded {
     response: Response<Incoming>,
     operation: Operation,
     strip_usage: bool,
+    /// The gateway supplied the provider key (so account headers are not the caller's business).
+    gateway_key: bool,
 }
 
 enum Answer {
@@ -69,19 +73,21 @@ impl Proxy {
     ) -> Result<Response<MeteredBody>, Infallible> {
         let (parts, body) = request.into_parts();
         let mut record = RequestRecord::new(self.listener.clone(), peer, &parts);
-        record.request_id = request_id(&parts.headers);
+        let id = request_id(&parts.headers);
+        record.request_id = id.to_str().unwrap_or_default().to_owned();
         if self.telemetry.keep_headers() {
             record.headers = Some(parts.headers.clone());
         }
         let shape = ApiShape::OpenAi;
         let mut pending = PendingRecord::new(record, &self.telemetry);
-        let result = self.serve(parts, body, pending.get_mut()).await;
+        let result = self.serve(parts, body, &id, pending.get_mut()).await;
         let record = pending.into_inner();
-        let response = match result {
+        let mut response = match result {
             Ok(Answer::Forwarded(forwarded)) => self.respond_upstream(forwarded, record),
             Ok(Answer::Local(json)) => self.respond_local(StatusCode::OK, json, record),
             Err(error) => self.respond_error(error, shape, record),
         };
+        response.headers_mut().insert(REQUEST_ID, id);
         Ok(response)
     }
 
@@ -89,12 +95,13 @@ impl Proxy {
         &self,
         parts: http::request::Parts,
         body: Incoming,
+        id: &HeaderValue,
         record: &mut RequestRecord,
     ) -> Result<Answer, GatewayError> {
         let endpoint = classify(&parts.method, parts.uri.path())?;
         record.identity = self.authenticate(&parts.headers)?;
         let operation = match endpoint {
-            Endpoint::ListModels => return Ok(Answer::Local(self.list_models())),
+            Endpoint::ListModels => return Ok(Answer::Local(self.router.models_json())),
             Endpoint::Llm(operation) => operation,
         };
         record.llm.operation = Some(operation);
@@ -107,8 +114,7 @@ impl Proxy {
             .select(info.model())
             .ok_or_else(|| GatewayError::ModelNotFound(info.model().to_owned()))?;
         record.route = Some(route.info.clone());
-        self.forward(parts, body, &info, route, operation, record)
-            .await
+        self.forward(parts, body, &info, route, operation, id).await
     }
 
     fn authenticate(
@@ -131,7 +137,7 @@ impl Proxy {
         info: &RequestInfo,
         route: &Route,
         operation: Operation,
-        record: &RequestRecord,
+        id: &HeaderValue,
     ) -> Result<Answer, GatewayError> {
         // Meter streams the caller did not ask usage for, without showing it the extra chunk.
         let strip_usage = matches!(
@@ -146,9 +152,7 @@ impl Proxy {
             CallerCredential::PassThrough
         };
         let mut headers = parts.headers;
-        if let Ok(id) = HeaderValue::from_str(&record.request_id) {
-            headers.insert(REQUEST_ID, id);
-        }
+        headers.insert(REQUEST_ID, id.clone());
         let request = upstream::build_request(
             &route.upstream,
             operation.upstream_path(),
@@ -162,24 +166,8 @@ impl Proxy {
             response,
             operation,
             strip_usage,
+            gateway_key: route.upstream.authorization.is_some(),
         }))
-    }
-
-    fn list_models(&self) -> Bytes {
-        let data: Vec<serde_json::Value> = self
-            .router
-            .listed()
-            .iter()
-            .map(|route| {
-                serde_json::json!({
-                    "id": route.name.as_ref(),
-                    "object": "model",
-                    "created": 0,
-                    "owned_by": route.info.system,
-                })
-            })
-            .collect();
-        Bytes::from(serde_json::json!({"object": "list", "data": data}).to_string())
     }
 
     fn respond_upstream(
@@ -196,7 +184,7 @@ impl Proxy {
                 format!("upstream returned {}", parts.status),
             ));
         }
-        upstream::strip_hop_by_hop(&mut parts.headers);
+        upstream::response_headers(&mut parts.headers, forwarded.gateway_key);
         let content_type = parts
             .headers
             .get(header::CONTENT_TYPE)
@@ -206,8 +194,8 @@ impl Proxy {
         if rewrites {
             parts.headers.remove(header::CONTENT_LENGTH);
         }
-        set_request_id(&mut parts.headers, &record.request_id);
-        let body = MeteredBody::upstream(body, meter, rewrites, record, self.telemetry.clone());
+        let body = MeteredBody::upstream(body, meter, rewrites, record, self.telemetry.clone())
+            .with_idle_timeout(self.idle_timeout);
         Response::from_parts(parts, body)
     }
 
@@ -218,7 +206,6 @@ impl Proxy {
         mut record: RequestRecord,
     ) -> Response<MeteredBody> {
         record.status = status.as_u16();
-        let id = HeaderValue::from_str(&record.request_id).ok();
         let mut response = Response::new(MeteredBody::full(json, record, self.telemetry.clone()));
         *response.status_mut() = status;
         let headers = response.headers_mut();
@@ -226,9 +213,6 @@ impl Proxy {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if let Some(id) = id {
-            headers.insert(REQUEST_ID, id);
-        }
         response
     }
 
@@ -295,18 +279,18 @@ async fn read_body(
 }
 
 /// The caller's request id when it is a sane one, else a fresh UUID.
-fn request_id(headers: &http::HeaderMap) -> String {
-    headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
-}
-
-fn set_request_id(headers: &mut http::HeaderMap, id: &str) {
-    if let Ok(value) = HeaderValue::from_str(id) {
-        headers.insert(REQUEST_ID, value);
+fn request_id(headers: &http::HeaderMap) -> HeaderValue {
+    let callers = headers.get(REQUEST_ID).filter(|v| {
+        let id = v.as_bytes();
+        !id.is_empty() && id.len() <= 128 && id.iter().all(u8::is_ascii_graphic)
+    });
+    match callers {
+        Some(id) => id.clone(),
+        None => {
+            let mut buffer = uuid::Uuid::encode_buffer();
+            let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+            HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("unknown"))
+        }
     }
 }
 

@@ -42,6 +42,8 @@ pub struct Router {
     wildcards: Vec<(Box<str>, Arc<Route>)>,
     /// Exact names in config order, for `/v1/models`.
     listed: Vec<Arc<Route>>,
+    /// The `/v1/models` answer, serialised once.
+    models_json: bytes::Bytes,
 }
 
 impl Router {
@@ -62,7 +64,13 @@ impl Router {
         router
             .wildcards
             .sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+        router.models_json = models_json(&router.listed);
         Ok(router)
+    }
+
+    /// The OpenAI-style model list of the exact names (wildcards cannot be listed).
+    pub fn models_json(&self) -> bytes::Bytes {
+        self.models_json.clone()
     }
 
     pub fn select(&self, model: &str) -> Option<&Arc<Route>> {
@@ -78,6 +86,21 @@ impl Router {
     pub fn listed(&self) -> &[Arc<Route>] {
         &self.listed
     }
+}
+
+fn models_json(routes: &[Arc<Route>]) -> bytes::Bytes {
+    let data: Vec<serde_json::Value> = routes
+        .iter()
+        .map(|route| {
+            serde_json::json!({
+                "id": route.name.as_ref(),
+                "object": "model",
+                "created": 0,
+                "owned_by": route.info.system,
+            })
+        })
+        .collect();
+    bytes::Bytes::from(serde_json::json!({"object": "list", "data": data}).to_string())
 }
 
 fn build_route(model: &ModelConfig) -> Result<Route, String> {
@@ -153,6 +176,9 @@ mod tests {
         assert_eq!(pick("gpt-3.5").as_deref(), Some("gpt-*"));
         assert_eq!(pick("llama3").as_deref(), Some("*"));
         assert_eq!(router.listed().len(), 1);
+        let models: serde_json::Value = serde_json::from_slice(&router.models_json()).unwrap();
+        assert_eq!(models["data"][0]["id"], "gpt-4o-mini");
+        assert_eq!(models["data"].as_array().unwrap().len(), 1);
     }
 
     #[test]

@@ -25,6 +25,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+/// A TLS client that has not finished its handshake by then is not coming.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 use crate::exposition;
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
@@ -92,16 +95,22 @@ fn serve_connection(
                 let conn = builder.serve_connection(TokioIo::new(stream), service);
                 watcher.watch(conn.into_owned()).await
             }
-            Some(acceptor) => match acceptor.accept(stream).await {
-                Ok(tls_stream) => {
-                    let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
-                    watcher.watch(conn.into_owned()).await
+            Some(acceptor) => {
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls_stream)) => {
+                        let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
+                        watcher.watch(conn.into_owned()).await
+                    }
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
                 }
-                Err(error) => {
-                    tracing::debug!(%peer, %error, "TLS handshake failed");
-                    return;
-                }
-            },
+            }
         };
         if let Err(error) = result {
             tracing::debug!(%peer, %error, "connection ended with an error");
@@ -124,7 +133,11 @@ where
         tokio::select! {
             _ = stopped(&mut stop) => break,
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let Ok((stream, _)) = accepted else {
+                    // Usually EMFILE: back off briefly instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                };
                 let respond = respond.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {

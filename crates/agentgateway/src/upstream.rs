@@ -5,8 +5,15 @@
 //! Header policy: the caller's headers pass through except hop-by-hop headers, the caller's own
 //! credentials (replaced by the provider's), `host` and `content-length` (recomputed), and
 //! `accept-encoding` — a compressed response could not be metered, and the gateway is usually next
-//! to the client, so compression upstream buys little.
+//! to the client, so compression upstream buys little. On the way back, headers that describe the
+//! operator's provider account are dropped when the gateway supplied the provider key.
+//!
+//! The connect timeout covers the whole connection setup (DNS, TCP and the TLS handshake), so a
+//! stalled peer answers 504 in seconds rather than after the first-byte timeout.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,13 +29,13 @@ use crate::errors::GatewayError;
 use crate::routing::Upstream;
 
 pub type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
-pub type HttpClient = Client<HttpsConnector, Full<Bytes>>;
+pub type HttpClient = Client<TimeoutConnector, Full<Bytes>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Builds the shared client. Connections are reused across requests and routes.
 pub fn build_client(connect_timeout: Duration) -> Result<HttpClient, String> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
-    http.set_connect_timeout(Some(connect_timeout));
     http.set_nodelay(true);
     http.set_keepalive(Some(Duration::from_secs(60)));
     let https = hyper_rustls::HttpsConnectorBuilder::new()
@@ -37,11 +44,46 @@ pub fn build_client(connect_timeout: Duration) -> Result<HttpClient, String> {
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
+    let connector = TimeoutConnector {
+        inner: https,
+        timeout: connect_timeout,
+    };
     Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new())
-        .build(https))
+        .build(connector))
+}
+
+/// Bounds the whole connection setup (DNS + TCP + TLS) of the HTTPS connector.
+#[derive(Clone)]
+pub struct TimeoutConnector {
+    inner: HttpsConnector,
+    timeout: Duration,
+}
+
+impl tower_service::Service<Uri> for TimeoutConnector {
+    type Response = <HttpsConnector as tower_service::Service<Uri>>::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let limit = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(limit, connecting).await {
+                Ok(result) => result,
+                Err(_) => Err(Box::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("connecting took longer than {} ms", limit.as_millis()),
+                )) as BoxError),
+            }
+        })
+    }
 }
 
 /// Headers never forwarded in either direction (RFC 9110 §7.6.1), plus proxy-only ones.
@@ -147,14 +189,49 @@ pub async fn send(
     }
 }
 
-/// Connect timeouts are 504; every other transport failure is 502.
+/// Timeouts (connect included) are 504; every other transport failure is 502.
 fn classify(error: &hyper_util::client::legacy::Error) -> GatewayError {
     let detail = error_chain(error);
-    let timed_out = detail.contains("timed out") || detail.contains("timeout");
-    if timed_out {
+    if is_timeout(error) {
         GatewayError::UpstreamTimeout(detail)
     } else {
         GatewayError::UpstreamUnavailable(detail)
+    }
+}
+
+/// True when any error in the chain is a timeout (decided by type, not by message text).
+fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        let io_timeout = e
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+        if io_timeout || e.is::<tokio::time::error::Elapsed>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// Response headers that describe the operator's provider account rather than the caller's
+/// request: not shown to callers when the gateway supplied the provider key.
+const ACCOUNT_HEADERS: [&str; 3] = ["openai-organization", "openai-project", "set-cookie"];
+
+/// The provider's own request id, kept for the caller under this name: `x-request-id` carries
+/// the gateway's id (the one in the access log).
+pub const UPSTREAM_REQUEST_ID: &str = "x-upstream-request-id";
+
+/// Prepares the provider's response headers for the caller.
+pub fn response_headers(headers: &mut HeaderMap, gateway_key: bool) {
+    strip_hop_by_hop(headers);
+    if gateway_key {
+        for name in ACCOUNT_HEADERS {
+            headers.remove(name);
+        }
+    }
+    if let Some(id) = headers.remove("x-request-id") {
+        headers.insert(UPSTREAM_REQUEST_ID, id);
     }
 }
 
@@ -225,6 +302,56 @@ mod tests {
         assert_eq!(h["openai-organization"], "org-1");
         assert_eq!(h["x-request-id"], "abc");
         assert_eq!(h["content-length"], "2");
+    }
+
+    #[derive(Debug)]
+    struct Wrapper(std::io::Error);
+    impl std::fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("client error (Connect)")
+        }
+    }
+    impl std::error::Error for Wrapper {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn timeouts_are_recognised_by_kind_anywhere_in_the_chain() {
+        let timed_out = Wrapper(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "deadline has elapsed",
+        ));
+        assert!(is_timeout(&timed_out));
+        let refused = Wrapper(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "timeout-ish text",
+        ));
+        assert!(!is_timeout(&refused), "the message text must not decide");
+    }
+
+    #[test]
+    fn account_headers_hidden_only_when_the_gateway_key_was_used() {
+        let upstream = || {
+            let mut h = HeaderMap::new();
+            h.insert("openai-organization", "org-operator".parse().unwrap());
+            h.insert("set-cookie", "__cf_bm=x".parse().unwrap());
+            h.insert("x-request-id", "req_upstream".parse().unwrap());
+            h.insert("x-ratelimit-remaining-tokens", "100".parse().unwrap());
+            h.insert("transfer-encoding", "chunked".parse().unwrap());
+            h
+        };
+        let mut ours = upstream();
+        response_headers(&mut ours, true);
+        assert!(ours.get("openai-organization").is_none() && ours.get("set-cookie").is_none());
+        assert!(ours.get("transfer-encoding").is_none());
+        assert_eq!(ours["x-ratelimit-remaining-tokens"], "100");
+        assert_eq!(ours[UPSTREAM_REQUEST_ID], "req_upstream");
+        assert!(ours.get("x-request-id").is_none());
+        let mut theirs = upstream();
+        response_headers(&mut theirs, false);
+        assert_eq!(theirs["openai-organization"], "org-operator");
     }
 
     #[test]

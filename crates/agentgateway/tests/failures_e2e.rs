@@ -19,7 +19,7 @@ use support::gateway::{config_with_upstream, TestGateway};
 const CONFIG: &str = r#"
 llm:
   maxRequestBodyBytes: 1024
-  timeouts: {firstByte: '{first_byte}'}
+  timeouts: {firstByte: '{first_byte}', idle: '{idle}'}
   policies:
     apiKey:
       mode: {mode}
@@ -48,6 +48,7 @@ const TOKENS_COUNT: &str = "agentgateway_gen_ai_client_token_usage_count";
 struct Setup {
     mode: &'static str,
     first_byte: &'static str,
+    idle: &'static str,
 }
 
 impl Default for Setup {
@@ -55,6 +56,7 @@ impl Default for Setup {
         Setup {
             mode: "strict",
             first_byte: "60s",
+            idle: "60s",
         }
     }
 }
@@ -65,6 +67,7 @@ impl Setup {
         let yaml = config_with_upstream(CONFIG, &fake.base_url())
             .replace("{mode}", self.mode)
             .replace("{first_byte}", self.first_byte)
+            .replace("{idle}", self.idle)
             .replace("{dead}", &format!("http://{}/v1", closed_port()));
         (fake, TestGateway::start(&yaml).await)
     }
@@ -482,8 +485,18 @@ async fn connection_refused_is_502_upstream_unavailable() {
     let response = gw
         .post("/v1/chat/completions", Some(KEY), &chat("dead", ""))
         .await;
-    assert_openai_error(response, 502, "api_error", Some("upstream_unavailable")).await;
+    let body = assert_openai_error(response, 502, "api_error", Some("upstream_unavailable")).await;
+    // Transport details (addresses, resolver or TLS errors) are for the log, not the caller.
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(
+        !message.contains("127.0.0.1") && !message.contains("refused"),
+        "{message}"
+    );
     let line = assert_failure_recorded(&gw, &fake, 502, "upstream_unavailable", 0).await;
+    assert!(
+        line["error"].contains("refused"),
+        "the log keeps the detail: {line:?}"
+    );
     assert_eq!(line["gen_ai.request.model"], "dead");
     let m = gw.metrics().await;
     let dead = [
@@ -513,6 +526,52 @@ async fn first_byte_timeout_is_504_upstream_timeout() {
         m.sum(GENAI_DURATION_COUNT, &[("error_type", "upstream_timeout")]),
         1.0
     );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stream_that_stalls_is_cut_after_the_idle_timeout() {
+    let setup = Setup {
+        idle: "100ms",
+        ..Setup::default()
+    };
+    let (fake, gw) = setup.start().await;
+    // `slow-stream` pauses 300 ms between events: longer than the 100 ms idle limit.
+    let response = chat_request(&gw, "slow-stream", chat("gpt-4o-mini", r#","stream":true"#))
+        .send()
+        .await
+        .expect("the gateway answers");
+    assert_eq!(response.status(), 200);
+    let mut stream = response.bytes_stream();
+    let mut received = Vec::new();
+    let mut ended_in_error = false;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(bytes) => received.extend_from_slice(&bytes),
+            Err(_) => {
+                ended_in_error = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        ended_in_error,
+        "a cut stream must not look like a clean end"
+    );
+    assert!(
+        received.starts_with(b"data: "),
+        "the first event was delivered"
+    );
+    assert!(!received.ends_with(b"data: [DONE]\n\n"));
+    let line = assert_failure_recorded(&gw, &fake, 200, "upstream_timeout", 1).await;
+    assert!(
+        line["error"].contains("no data from the upstream"),
+        "{line:?}"
+    );
+    let m = gw.metrics().await;
+    let timed_out = [("error_type", "upstream_timeout")];
+    assert_eq!(m.sum(GENAI_DURATION_COUNT, &timed_out), 1.0);
+    normal_request(&gw).await;
     gw.shutdown().await;
 }
 

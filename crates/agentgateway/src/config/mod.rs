@@ -146,6 +146,9 @@ pub struct Timeouts {
     pub connect: Option<Duration>,
     #[serde(default, with = "duration::option")]
     pub first_byte: Option<Duration>,
+    /// Longest silence between upstream body chunks (e.g. a stalled stream).
+    #[serde(default, with = "duration::option")]
+    pub idle: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
