@@ -25,6 +25,8 @@ pub enum GatewayError {
     BodyTooLarge {
         limit: usize,
     },
+    /// The client did not finish sending its body in time.
+    RequestTimeout,
     PathNotFound(String),
     MethodNotAllowed(http::Method),
     UpstreamUnavailable(String),
@@ -39,6 +41,7 @@ impl GatewayError {
             GatewayError::ModelNotFound(_) | GatewayError::PathNotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             GatewayError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -53,6 +56,7 @@ impl GatewayError {
             GatewayError::ModelNotFound(_) => "model_not_found",
             GatewayError::InvalidRequest(_) => "invalid_request",
             GatewayError::BodyTooLarge { .. } => "request_too_large",
+            GatewayError::RequestTimeout => "request_timeout",
             GatewayError::PathNotFound(_) => "not_found",
             GatewayError::MethodNotAllowed(_) => "method_not_allowed",
             GatewayError::UpstreamUnavailable(_) => "upstream_unavailable",
@@ -72,6 +76,7 @@ impl GatewayError {
             GatewayError::BodyTooLarge { .. } => {
                 ("invalid_request_error", Some("request_too_large"))
             }
+            GatewayError::RequestTimeout => ("invalid_request_error", Some("request_timeout")),
             GatewayError::PathNotFound(_) => ("invalid_request_error", Some("unknown_url")),
             GatewayError::MethodNotAllowed(_) => {
                 ("invalid_request_error", Some("method_not_allowed"))
@@ -85,7 +90,7 @@ impl GatewayError {
     /// Anthropic's `error.type` for the same case.
     fn anthropic_type(&self) -> &'static str {
         match self.status().as_u16() {
-            400 | 405 => "invalid_request_error",
+            400 | 405 | 408 => "invalid_request_error",
             401 => "authentication_error",
             403 => "permission_error",
             404 => "not_found_error",
@@ -110,6 +115,7 @@ impl GatewayError {
             GatewayError::BodyTooLarge { limit } => {
                 format!("Request body is larger than the limit of {limit} bytes.")
             }
+            GatewayError::RequestTimeout => "The request body was not received in time.".into(),
             GatewayError::PathNotFound(path) => format!("Unknown request URL: {path}."),
             GatewayError::MethodNotAllowed(method) => {
                 format!("Method {method} is not allowed on this path.")

@@ -32,6 +32,7 @@ pub const DEFAULT_READINESS_ADDR: &str = "0.0.0.0:15021";
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(300);
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How the process around the gateway wants it run.
 pub struct Options {
@@ -128,6 +129,7 @@ impl Gateway {
             max_body_bytes: config.max_request_body_bytes(),
             first_byte_timeout: timeouts.first_byte.unwrap_or(DEFAULT_FIRST_BYTE_TIMEOUT),
             idle_timeout: timeouts.idle.unwrap_or(DEFAULT_IDLE_TIMEOUT),
+            body_timeout: timeouts.request_body.unwrap_or(DEFAULT_BODY_TIMEOUT),
         });
         Ok(Gateway {
             proxy,

@@ -323,11 +323,8 @@ impl Drop for MeteredBody {
         if matches!(self.source, Source::Full(_)) || self.source_ended() {
             self.finish(None);
         } else {
-            let error = RequestError::with_message(
-                "client_disconnected",
-                "client went away before the response ended",
-            );
-            self.finish(Some(("client_disconnected", error)));
+            let (reason, message) = self.telemetry.cut_short();
+            self.finish(Some((reason, RequestError::with_message(reason, message))));
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct Proxy {
     pub first_byte_timeout: Duration,
     /// Longest silence allowed between upstream body frames.
     pub idle_timeout: Duration,
+    /// How long a client may take to send its request body.
+    pub body_timeout: Duration,
 }
 
 /// What a path asks for.
@@ -105,7 +107,10 @@ impl Proxy {
             Endpoint::Llm(operation) => operation,
         };
         record.llm.operation = Some(operation);
-        let body = read_body(&parts.headers, body, self.max_body_bytes).await?;
+        let reading = read_body(&parts.headers, body, self.max_body_bytes);
+        let body = tokio::time::timeout(self.body_timeout, reading)
+            .await
+            .map_err(|_| GatewayError::RequestTimeout)??;
         let info = scan_request(&body).map_err(|e| GatewayError::InvalidRequest(e.to_string()))?;
         record.llm.request_model = Some(info.model().into());
         record.llm.streaming = info.stream();

@@ -73,6 +73,7 @@ pub async fn serve_llm(
             remaining = connections.len(),
             "drain timeout reached; closing remaining connections"
         );
+        proxy.telemetry.mark_drain_aborted();
         connections.abort_all();
     }
     while connections.join_next().await.is_some() {}

@@ -3,6 +3,7 @@
 //! refusal, upstream failure, client disconnect), which is what keeps the log and the metrics
 //! complete and in agreement.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::accesslog::AccessLog;
@@ -20,6 +21,9 @@ pub struct Telemetry {
     metric_fields: Vec<Expr>,
     unknown: Arc<str>,
     keep_headers: bool,
+    /// Set when the drain timeout aborts the remaining connections: the requests cut then were
+    /// ended by the gateway, not by their clients.
+    drain_aborted: AtomicBool,
 }
 
 impl Telemetry {
@@ -32,12 +36,33 @@ impl Telemetry {
             metric_fields,
             unknown: Arc::from(UNKNOWN),
             keep_headers,
+            drain_aborted: AtomicBool::new(false),
         }
     }
 
     /// Whether the proxy must keep request headers in the record (some expression reads them).
     pub fn keep_headers(&self) -> bool {
         self.keep_headers
+    }
+
+    /// Called just before the drain timeout aborts the remaining connections.
+    pub fn mark_drain_aborted(&self) {
+        self.drain_aborted.store(true, Ordering::Release);
+    }
+
+    /// Why a response was dropped unfinished: the drain timeout, or the client leaving.
+    pub fn cut_short(&self) -> (&'static str, &'static str) {
+        if self.drain_aborted.load(Ordering::Acquire) {
+            (
+                "drain_timeout",
+                "the drain timeout ended the request at shutdown",
+            )
+        } else {
+            (
+                "client_disconnected",
+                "client went away before the response ended",
+            )
+        }
     }
 
     /// Records a finished request: duration, metrics, log line.
@@ -96,13 +121,11 @@ impl Drop for PendingRecord<'_> {
             if record.status == 0 {
                 record.status = CLIENT_CLOSED_REQUEST;
             }
-            record.reason = Some("client_disconnected");
-            record.error.get_or_insert_with(|| {
-                RequestError::with_message(
-                    "client_disconnected",
-                    "client went away before the response started",
-                )
-            });
+            let (reason, message) = self.telemetry.cut_short();
+            record.reason = Some(reason);
+            record
+                .error
+                .get_or_insert_with(|| RequestError::with_message(reason, message));
             self.telemetry.finish(record);
         }
     }

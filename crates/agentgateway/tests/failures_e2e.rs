@@ -19,7 +19,7 @@ use support::gateway::{config_with_upstream, TestGateway};
 const CONFIG: &str = r#"
 llm:
   maxRequestBodyBytes: 1024
-  timeouts: {firstByte: '{first_byte}', idle: '{idle}'}
+  timeouts: {firstByte: '{first_byte}', idle: '{idle}', requestBody: '{request_body}'}
   policies:
     apiKey:
       mode: {mode}
@@ -49,6 +49,7 @@ struct Setup {
     mode: &'static str,
     first_byte: &'static str,
     idle: &'static str,
+    request_body: &'static str,
 }
 
 impl Default for Setup {
@@ -57,6 +58,7 @@ impl Default for Setup {
             mode: "strict",
             first_byte: "60s",
             idle: "60s",
+            request_body: "60s",
         }
     }
 }
@@ -68,6 +70,7 @@ impl Setup {
             .replace("{mode}", self.mode)
             .replace("{first_byte}", self.first_byte)
             .replace("{idle}", self.idle)
+            .replace("{request_body}", self.request_body)
             .replace("{dead}", &format!("http://{}/v1", closed_port()));
         (fake, TestGateway::start(&yaml).await)
     }
@@ -526,6 +529,35 @@ async fn first_byte_timeout_is_504_upstream_timeout() {
         m.sum(GENAI_DURATION_COUNT, &[("error_type", "upstream_timeout")]),
         1.0
     );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_body_that_never_finishes_is_408_request_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let setup = Setup {
+        request_body: "200ms",
+        ..Setup::default()
+    };
+    let (fake, gw) = setup.start().await;
+    let addr = gw.url.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    // Announces 100 bytes, sends 10, then stalls.
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {KEY}\r\n\
+         content-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"model\":"
+    );
+    socket.write_all(head.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer));
+    let _ = read
+        .await
+        .expect("the gateway answers within the body timeout, not never");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains(r#""code":"request_timeout""#), "{text}");
+    assert_failure_recorded(&gw, &fake, 408, "request_timeout", 0).await;
+    normal_request(&gw).await;
     gw.shutdown().await;
 }
 

@@ -149,6 +149,9 @@ pub struct Timeouts {
     /// Longest silence between upstream body chunks (e.g. a stalled stream).
     #[serde(default, with = "duration::option")]
     pub idle: Option<Duration>,
+    /// How long a client may take to send its request body (408 beyond).
+    #[serde(default, with = "duration::option")]
+    pub request_body: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
