@@ -53,6 +53,14 @@ fn validate_model(model: &ModelConfig) -> Result<(), String> {
     if model.params.model.as_deref() == Some("") {
         return Err("params.model: must not be empty".into());
     }
+    if model
+        .params
+        .api_key
+        .as_deref()
+        .is_some_and(|k| k.trim().is_empty())
+    {
+        return Err("params.apiKey: is empty (is its environment variable set?)".into());
+    }
     Ok(())
 }
 
