@@ -188,9 +188,8 @@ impl Metrics {
         }
     }
 
-    /// Renders the registry in `format`. Text 0.0.4 comes from prometheus-client's own 0.0.4
-    /// encoder (one pass; its output is what [`crate::exposition::openmetrics_to_text`] would
-    /// make of the OpenMetrics rendering, which the tests check).
+    /// Renders the registry in `format`, with prometheus-client's own encoder for each (one pass;
+    /// the 0.0.4 text has none of OpenMetrics' `# EOF`, `# UNIT` or `_created` lines).
     pub fn encode(&self, format: Format) -> String {
         let mut out = String::with_capacity(self.last_len.load(Ordering::Relaxed) + 1024);
         let result = match format {
