@@ -113,6 +113,19 @@ async fn direct(fake: &FakeOpenAi, scenario: &str, body: String) -> reqwest::Res
 
 // === assertions ===
 
+/// Reads a streamed body to its end; true when it ended in an error rather than cleanly.
+async fn read_until_error(response: reqwest::Response) -> (Vec<u8>, bool) {
+    let mut stream = response.bytes_stream();
+    let mut received = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(bytes) => received.extend_from_slice(&bytes),
+            Err(_) => return (received, true),
+        }
+    }
+    (received, false)
+}
+
 /// The status, and an OpenAI error body with exactly `message`, `type`, `param`, `code`.
 async fn assert_openai_error(
     response: reqwest::Response,
@@ -574,18 +587,7 @@ async fn a_stream_that_stalls_is_cut_after_the_idle_timeout() {
         .await
         .expect("the gateway answers");
     assert_eq!(response.status(), 200);
-    let mut stream = response.bytes_stream();
-    let mut received = Vec::new();
-    let mut ended_in_error = false;
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(bytes) => received.extend_from_slice(&bytes),
-            Err(_) => {
-                ended_in_error = true;
-                break;
-            }
-        }
-    }
+    let (received, ended_in_error) = read_until_error(response).await;
     assert!(
         ended_in_error,
         "a cut stream must not look like a clean end"
@@ -684,18 +686,7 @@ async fn cut_stream_gives_the_partial_stream_then_an_error_and_is_recorded() {
         .await
         .expect("the gateway answers");
     assert_eq!(response.status(), 200);
-    let mut stream = response.bytes_stream();
-    let mut received = Vec::new();
-    let mut ended_with_error = false;
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(bytes) => received.extend_from_slice(&bytes),
-            Err(_) => {
-                ended_with_error = true;
-                break;
-            }
-        }
-    }
+    let (received, ended_with_error) = read_until_error(response).await;
     assert!(
         ended_with_error,
         "a cut stream must not look like a clean end: got {:?}",
