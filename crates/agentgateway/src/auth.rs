@@ -3,7 +3,8 @@
 //! Keys are held only as SHA-256 digests: the presented key is hashed once, looked up by digest,
 //! and the match is confirmed with a constant-time comparison. A lookup by digest leaks nothing
 //! useful about the key itself, and the config (or a dump of it) never has to hold a secret.
-//! The [`KeyStore`] trait is the seam where dynamic (database-backed) keys plug in later.
+//! The [`KeyLookup`] trait is the seam where dynamic (database-backed) keys plug in: static keys
+//! are asked first, then the dynamic key cache.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,15 +14,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::{ApiKeyEntry, ApiKeyMode, ApiKeyPolicy};
-
-/// The authenticated caller. Its metadata is the CEL `apiKey` map (plus `apiKey.name`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Identity {
-    /// Stable id of the key (never the key itself), e.g. `static-0`.
-    pub id: Arc<str>,
-    pub name: Option<Arc<str>>,
-    pub metadata: serde_json::Map<String, serde_json::Value>,
-}
+pub use crate::identity::Identity;
+use crate::identity::ModelPatterns;
 
 /// SHA-256 of a presented or configured key.
 pub type KeyDigest = [u8; 32];
@@ -30,8 +24,9 @@ pub fn digest(key: &str) -> KeyDigest {
     Sha256::digest(key.as_bytes()).into()
 }
 
-/// Resolves a key digest to an identity. Static config keys today; a database-backed store later.
-pub trait KeyStore: Send + Sync {
+/// Resolves a key digest to an identity: static config keys, or the dynamic key cache.
+/// Implementations answer from memory: this runs on every request.
+pub trait KeyLookup: Send + Sync {
     fn lookup(&self, digest: &KeyDigest) -> Option<Arc<Identity>>;
 }
 
@@ -58,10 +53,25 @@ impl StaticKeys {
                     .and_then(|v| v.as_str())
                     .map(str::to_owned)
             });
+            let text = |field: &str| {
+                let value = entry.metadata.get(field)?.as_str()?;
+                Some(Arc::from(value))
+            };
+            let allowed_models = entry
+                .allowed_models
+                .as_deref()
+                .map(ModelPatterns::parse)
+                .transpose()
+                .map_err(|e| format!("llm.policies.apiKey.keys[{i}].allowedModels{e}"))?;
             let identity = Identity {
                 id: format!("static-{i}").into(),
                 name: name.map(Into::into),
+                user: text("user"),
+                team: text("team"),
                 metadata: entry.metadata.clone(),
+                allowed_models,
+                limits: entry.limits,
+                expires_at: None,
             };
             if by_digest.insert(digest, Arc::new(identity)).is_some() {
                 return Err(format!("llm.policies.apiKey.keys[{i}]: duplicate key"));
@@ -71,7 +81,7 @@ impl StaticKeys {
     }
 }
 
-impl KeyStore for StaticKeys {
+impl KeyLookup for StaticKeys {
     fn lookup(&self, presented: &KeyDigest) -> Option<Arc<Identity>> {
         let (stored, identity) = self.by_digest.get_key_value(presented)?;
         bool::from(stored.ct_eq(presented)).then(|| identity.clone())
@@ -88,21 +98,29 @@ pub enum AuthError {
 /// The apiKey policy: mode plus where keys are looked up.
 pub struct Authenticator {
     mode: ApiKeyMode,
-    store: Box<dyn KeyStore>,
+    static_keys: StaticKeys,
+    dynamic: Option<Arc<dyn KeyLookup>>,
 }
 
 impl Authenticator {
     pub fn from_policy(policy: &ApiKeyPolicy) -> Result<Authenticator, String> {
         Ok(Authenticator {
             mode: policy.mode,
-            store: Box::new(StaticKeys::from_entries(&policy.keys)?),
+            static_keys: StaticKeys::from_entries(&policy.keys)?,
+            dynamic: None,
         })
     }
 
-    /// Resolves the caller from `Authorization: Bearer` or `x-api-key`.
-    /// Ok(None) means anonymous access that the mode allows.
+    /// Also accepts the keys `dynamic` knows (the virtual-key cache).
+    pub fn with_dynamic(mut self, dynamic: Arc<dyn KeyLookup>) -> Authenticator {
+        self.dynamic = Some(dynamic);
+        self
+    }
+
+    /// Resolves the caller from `Authorization: Bearer`, `x-api-key` or `api-key`.
+    /// Ok(None) means anonymous access that the mode allows. An expired key is an unknown key.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Arc<Identity>>, AuthError> {
-        let found = presented_key(headers).map(|key| self.store.lookup(&digest(key)));
+        let found = presented_key(headers).map(|key| self.lookup(&digest(key)));
         match (self.mode, found) {
             (_, Some(Some(identity))) => Ok(Some(identity)),
             (ApiKeyMode::Strict, None) => Err(AuthError::Missing),
@@ -113,7 +131,32 @@ impl Authenticator {
     }
 }
 
-/// The key the caller presented, if any. `Authorization` wins over `x-api-key`.
+impl Authenticator {
+    fn lookup(&self, digest: &KeyDigest) -> Option<Arc<Identity>> {
+        let identity = self
+            .static_keys
+            .lookup(digest)
+            .or_else(|| self.dynamic.as_ref()?.lookup(digest))?;
+        if identity.expires_at.is_some() && identity.expired_at(unix_now()) {
+            return None;
+        }
+        Some(identity)
+    }
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Headers that may carry the caller's key, in the order they are tried: OpenAI SDKs send
+/// `Authorization: Bearer`, Anthropic SDKs `x-api-key`, Azure SDKs `api-key`.
+pub const KEY_HEADERS: [&str; 3] = ["authorization", "x-api-key", "api-key"];
+
+/// The key the caller presented, if any. `Authorization` wins over `x-api-key`, then `api-key`.
 pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(value) = headers.get(http::header::AUTHORIZATION) {
         let text = value.to_str().ok()?;
@@ -123,11 +166,13 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
             .then(|| token.trim())
             .filter(|t| !t.is_empty());
     }
-    headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+    KEY_HEADERS[1..].iter().find_map(|name| {
+        headers
+            .get(*name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    })
 }
 
 #[cfg(test)]
@@ -145,12 +190,16 @@ mod tests {
                     key_hash: None,
                     name: None,
                     metadata,
+                    allowed_models: None,
+                    limits: Default::default(),
                 },
                 ApiKeyEntry {
                     key: None,
                     key_hash: Some(format!("sha256:{}", hex::encode(digest("sk-bob")))),
                     name: Some("bob-key".into()),
                     metadata: serde_json::Map::new(),
+                    allowed_models: Some(vec!["gpt-4o*".into()]),
+                    limits: Default::default(),
                 },
             ],
         }
@@ -179,6 +228,12 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(bob.name.as_deref(), Some("bob-key"));
+        assert!(bob.allows_model("gpt-4o-mini") && !bob.allows_model("o3"));
+        let azure = auth
+            .authenticate(&headers("api-key", "sk-alice"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(azure.user.as_deref(), Some("alice"));
     }
 
     #[test]

@@ -81,6 +81,7 @@ fn streaming_record() -> RequestRecord {
         id: "static-0".into(),
         name: Some("alice-key".into()),
         metadata,
+        ..Default::default()
     }));
     rec.llm.streaming = true;
     rec.llm.usage = Usage {

@@ -54,6 +54,12 @@ pub struct GlobalConfig {
     pub stats_addr: Option<SocketAddr>,
     pub readiness_addr: Option<SocketAddr>,
     pub admin_addr: Option<SocketAddr>,
+    /// Bearer token the admin API requires (ours); `$AGW_ADMIN_TOKEN` when unset. Without one the
+    /// admin API only listens on loopback.
+    pub admin_token: Option<Secret>,
+    /// Where dynamic virtual keys live (ours): a SQLite file path (or `sqlite:` URL), created on
+    /// first start. Without it only the config's static keys exist.
+    pub database: Option<String>,
     #[serde(default)]
     pub logging: LoggingConfig,
     #[serde(default)]
@@ -96,9 +102,13 @@ pub struct LogFields {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct MetricsConfig {
     #[serde(default)]
     pub fields: MetricFields,
+    /// Cardinality bound (ours): each custom label keeps its first N distinct values; later
+    /// ones are reported as `other`. Unset: unbounded.
+    pub max_label_values: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -158,6 +168,33 @@ pub struct Timeouts {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Policies {
     pub api_key: Option<ApiKeyPolicy>,
+    #[serde(default)]
+    pub local_rate_limit: Vec<LocalRateLimit>,
+}
+
+/// One token bucket (agentgateway's `localRateLimit` entry), plus our `key`: a CEL expression
+/// whose value picks the bucket, so each user (team, model...) gets its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LocalRateLimit {
+    #[serde(rename = "type", default)]
+    pub kind: RateLimitType,
+    /// Bucket size: the burst.
+    pub max_tokens: u64,
+    /// Added every `fillInterval` (default: `maxTokens`).
+    pub tokens_per_fill: Option<u64>,
+    #[serde(with = "duration::required")]
+    pub fill_interval: Duration,
+    /// CEL: one bucket per distinct value; absent means one bucket shared by every caller.
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimitType {
+    #[default]
+    Requests,
+    Tokens,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -190,6 +227,28 @@ pub struct ApiKeyEntry {
     pub name: Option<String>,
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Models this key may use (ours): exact, `prefix*`, `*suffix`; absent means all.
+    pub allowed_models: Option<Vec<String>>,
+    /// Per-key limits (ours), as for dynamic keys.
+    #[serde(default)]
+    pub limits: crate::identity::KeyLimits,
+}
+
+/// A string that must never be shown: `Debug` and serialization print `<redacted>`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl std::fmt::Debug for ApiKeyEntry {
@@ -200,6 +259,8 @@ impl std::fmt::Debug for ApiKeyEntry {
             .field("key_hash", &self.key_hash)
             .field("name", &self.name)
             .field("metadata", &self.metadata)
+            .field("allowed_models", &self.allowed_models)
+            .field("limits", &self.limits)
             .finish()
     }
 }

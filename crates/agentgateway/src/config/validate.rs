@@ -1,7 +1,7 @@
 //! Checks serde cannot express: values that parse but make no sense together. Each message names
 //! the field path so the user can find it.
 
-use super::{ApiKeyEntry, Config, ModelConfig};
+use super::{ApiKeyEntry, Config, LocalRateLimit, ModelConfig};
 
 pub fn validate(config: &Config) -> Result<(), String> {
     let mut seen = std::collections::HashSet::new();
@@ -18,6 +18,12 @@ pub fn validate(config: &Config) -> Result<(), String> {
         for (i, key) in policy.keys.iter().enumerate() {
             validate_key(key).map_err(|e| format!("llm.policies.apiKey.keys[{i}].{e}"))?;
         }
+    }
+    for (i, limit) in config.llm.policies.local_rate_limit.iter().enumerate() {
+        validate_rate_limit(limit).map_err(|e| format!("llm.policies.localRateLimit[{i}].{e}"))?;
+    }
+    if config.config.metrics.max_label_values == Some(0) {
+        return Err("config.metrics.maxLabelValues: must be greater than 0".into());
     }
     if config.llm.max_request_body_bytes == Some(0) {
         return Err("llm.maxRequestBodyBytes: must be greater than 0".into());
@@ -81,7 +87,23 @@ pub(crate) fn check_base_url(url: &str) -> Result<http::Uri, String> {
     Ok(uri)
 }
 
+fn validate_rate_limit(limit: &LocalRateLimit) -> Result<(), String> {
+    if limit.max_tokens == 0 {
+        return Err("maxTokens: must be greater than 0".into());
+    }
+    if limit.tokens_per_fill == Some(0) {
+        return Err("tokensPerFill: must be greater than 0".into());
+    }
+    if limit.fill_interval.is_zero() {
+        return Err("fillInterval: must be longer than 0".into());
+    }
+    Ok(())
+}
+
 fn validate_key(key: &ApiKeyEntry) -> Result<(), String> {
+    if let Some(models) = &key.allowed_models {
+        crate::identity::ModelPatterns::parse(models).map_err(|e| format!("allowedModels{e}"))?;
+    }
     match (&key.key, &key.key_hash) {
         (Some(_), Some(_)) => Err("key: set either key or keyHash, not both".into()),
         (None, None) => Err("key: one of key or keyHash is required".into()),

@@ -29,6 +29,7 @@ fn identity() -> Identity {
         id: "static-0".into(),
         name: Some("alice-key".into()),
         metadata,
+        ..Default::default()
     }
 }
 
