@@ -8,6 +8,8 @@
 use bytes::Bytes;
 use http::StatusCode;
 
+use crate::ratelimit::LimitKind;
+
 /// The error body convention of the API the caller is speaking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApiShape {
@@ -19,6 +21,14 @@ pub enum ApiShape {
 pub enum GatewayError {
     MissingApiKey,
     InvalidApiKey,
+    /// The key's `allowedModels` excludes the requested model.
+    ModelNotAllowed(String),
+    /// A rate limit refused the request; `headers` are its `retry-after` and `x-ratelimit-*`.
+    RateLimited {
+        limit: LimitKind,
+        retry_after_secs: u64,
+        headers: http::HeaderMap,
+    },
     ModelNotFound(String),
     /// Malformed JSON, missing model and similar: the message says what is wrong.
     InvalidRequest(String),
@@ -38,6 +48,8 @@ impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
             GatewayError::MissingApiKey | GatewayError::InvalidApiKey => StatusCode::UNAUTHORIZED,
+            GatewayError::ModelNotAllowed(_) => StatusCode::FORBIDDEN,
+            GatewayError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::ModelNotFound(_) | GatewayError::PathNotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -53,6 +65,8 @@ impl GatewayError {
     pub fn label(&self) -> &'static str {
         match self {
             GatewayError::MissingApiKey | GatewayError::InvalidApiKey => "unauthorized",
+            GatewayError::ModelNotAllowed(_) => "model_not_allowed",
+            GatewayError::RateLimited { .. } => "rate_limited",
             GatewayError::ModelNotFound(_) => "model_not_found",
             GatewayError::InvalidRequest(_) => "invalid_request",
             GatewayError::BodyTooLarge { .. } => "request_too_large",
@@ -71,6 +85,14 @@ impl GatewayError {
             GatewayError::MissingApiKey | GatewayError::InvalidApiKey => {
                 ("authentication_error", Some("invalid_api_key"))
             }
+            GatewayError::ModelNotAllowed(_) => ("permission_error", Some("model_not_allowed")),
+            // OpenAI's own 429s say which limit in `type` (`requests` or `tokens`).
+            GatewayError::RateLimited { limit, .. } => match limit {
+                LimitKind::Tokens => ("tokens", Some("rate_limit_exceeded")),
+                LimitKind::Requests | LimitKind::Parallel => {
+                    ("requests", Some("rate_limit_exceeded"))
+                }
+            },
             GatewayError::ModelNotFound(_) => ("invalid_request_error", Some("model_not_found")),
             GatewayError::InvalidRequest(_) => ("invalid_request_error", None),
             GatewayError::BodyTooLarge { .. } => {
@@ -108,6 +130,21 @@ impl GatewayError {
                     .into()
             }
             GatewayError::InvalidApiKey => "Incorrect API key provided.".into(),
+            GatewayError::ModelNotAllowed(model) => {
+                format!("This API key is not allowed to use the model '{model}'.")
+            }
+            GatewayError::RateLimited {
+                limit,
+                retry_after_secs,
+                ..
+            } => {
+                let what = match limit {
+                    LimitKind::Requests => "requests per time window",
+                    LimitKind::Tokens => "tokens per time window",
+                    LimitKind::Parallel => "requests in flight at once",
+                };
+                format!("Rate limit reached on {what}. Please try again in {retry_after_secs}s.")
+            }
             GatewayError::ModelNotFound(model) => {
                 format!("The model '{model}' does not exist or is not served by this gateway.")
             }
@@ -184,6 +221,22 @@ mod tests {
                 401,
                 "authentication_error",
                 Some("invalid_api_key"),
+            ),
+            (
+                GatewayError::ModelNotAllowed("x".into()),
+                403,
+                "permission_error",
+                Some("model_not_allowed"),
+            ),
+            (
+                GatewayError::RateLimited {
+                    limit: LimitKind::Requests,
+                    retry_after_secs: 2,
+                    headers: http::HeaderMap::new(),
+                },
+                429,
+                "requests",
+                Some("rate_limit_exceeded"),
             ),
             (
                 GatewayError::ModelNotFound("x".into()),

@@ -17,6 +17,9 @@ use crate::accesslog::{AccessLog, LogSink};
 use crate::auth::Authenticator;
 use crate::config::{Config, LogFormat, TlsConfig};
 use crate::expr::Expr;
+use crate::limits::RateLimits;
+use crate::ratelimit::local::{LocalLimiter, SystemClock};
+use crate::ratelimit::RateLimiter;
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 use crate::record::ListenerInfo;
@@ -111,6 +114,7 @@ impl Gateway {
             .map(Authenticator::from_policy)
             .transpose()?;
         let telemetry = Arc::new(build_telemetry(config, options)?);
+        let limits = build_limits(config)?;
         let timeouts = &config.llm.timeouts;
         let client = upstream::build_client(timeouts.connect.unwrap_or(DEFAULT_CONNECT_TIMEOUT))?;
         let tls = config.llm.tls.as_ref().map(load_tls).transpose()?;
@@ -123,6 +127,7 @@ impl Gateway {
         let proxy = Arc::new(Proxy {
             router,
             auth,
+            limits,
             client,
             telemetry: telemetry.clone(),
             listener,
@@ -234,7 +239,25 @@ fn build_telemetry(config: &Config, options: Options) -> Result<Telemetry, Strin
     let metrics = Metrics::new(fields.keys().cloned().collect());
     let log = AccessLog::new(&config.config.logging, options.log_format, options.log_sink)
         .map_err(|e| format!("config.logging: {e}"))?;
-    Ok(Telemetry::new(metrics, log, metric_fields))
+    let max_label_values = config.config.metrics.max_label_values;
+    Ok(Telemetry::new(metrics, log, metric_fields, max_label_values))
+}
+
+fn build_limits(config: &Config) -> Result<RateLimits, String> {
+    let clock = Arc::new(SystemClock::new());
+    let limiter: Arc<dyn RateLimiter> = Arc::new(LocalLimiter::new(clock));
+    let limits = RateLimits::new(&config.llm.policies.local_rate_limit, limiter)?;
+    let key_token_limits = config.llm.policies.api_key.as_ref().is_some_and(|policy| {
+        policy
+            .keys
+            .iter()
+            .any(|k| k.limits.tpm.is_some() || k.limits.tpd.is_some())
+    });
+    if limits.has_token_rules() || key_token_limits || config.config.database.is_some() {
+        // Loading the tokenizer takes a moment: not on the first limited request.
+        crate::tokens::warm_up();
+    }
+    Ok(limits)
 }
 
 fn load_tls(tls: &TlsConfig) -> Result<TlsAcceptor, String> {

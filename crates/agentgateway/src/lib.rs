@@ -30,6 +30,7 @@ pub mod exposition;
 pub mod expr;
 pub mod gateway;
 pub mod identity;
+pub mod limits;
 pub mod metered_body;
 pub mod metrics;
 pub mod proxy;
@@ -38,6 +39,7 @@ pub mod record;
 pub mod routing;
 pub mod server;
 pub mod telemetry;
+pub mod tokens;
 pub mod upstream;
 
 pub use gateway::{Gateway, Listeners, Options, RunningGateway};

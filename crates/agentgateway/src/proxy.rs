@@ -1,6 +1,7 @@
 //! The request path, written once as a short list of named stages:
 //! classify (which API) -> authenticate (who) -> read (bounded body) -> parse (model, stream) ->
-//! route (which provider) -> forward (upstream call) -> respond (metered body).
+//! allow (the key's model allow-list) -> route (which provider) -> limit (rate limits) ->
+//! forward (upstream call) -> respond (metered body).
 //!
 //! Each stage either fills in the request's [`RequestRecord`] or fails with a [`GatewayError`];
 //! both paths end in a response whose body owns the record, so the record is finished (metrics +
@@ -20,6 +21,7 @@ use hyper::body::Incoming;
 
 use crate::auth::{AuthError, Authenticator, Identity};
 use crate::errors::{ApiShape, GatewayError};
+use crate::limits::RateLimits;
 use crate::metered_body::{Meter, MeteredBody};
 use crate::record::{ListenerInfo, RequestError, RequestRecord};
 use crate::routing::{Route, Router};
@@ -32,6 +34,7 @@ const REQUEST_ID: &str = "x-request-id";
 pub struct Proxy {
     pub router: Router,
     pub auth: Option<Authenticator>,
+    pub limits: RateLimits,
     pub client: HttpClient,
     pub telemetry: Arc<Telemetry>,
     pub listener: Arc<ListenerInfo>,
@@ -103,7 +106,7 @@ impl Proxy {
         let endpoint = classify(&parts.method, parts.uri.path())?;
         record.identity = self.authenticate(&parts.headers)?;
         let operation = match endpoint {
-            Endpoint::ListModels => return Ok(Answer::Local(self.router.models_json())),
+            Endpoint::ListModels => return Ok(Answer::Local(self.models_for(record))),
             Endpoint::Llm(operation) => operation,
         };
         record.llm.operation = Some(operation);
@@ -114,12 +117,28 @@ impl Proxy {
         let info = scan_request(&body).map_err(|e| GatewayError::InvalidRequest(e.to_string()))?;
         record.llm.request_model = Some(info.model().into());
         record.llm.streaming = info.stream();
+        if let Some(identity) = &record.identity {
+            if !identity.allows_model(info.model()) {
+                return Err(GatewayError::ModelNotAllowed(info.model().to_owned()));
+            }
+        }
         let route = self
             .router
             .select(info.model())
             .ok_or_else(|| GatewayError::ModelNotFound(info.model().to_owned()))?;
         record.route = Some(route.info.clone());
+        self.limits.admit(record, &body, info.model()).await?;
         self.forward(parts, body, &info, route, operation, id).await
+    }
+
+    /// `/v1/models`: what this caller may use.
+    fn models_for(&self, record: &RequestRecord) -> Bytes {
+        match record.identity.as_deref() {
+            Some(identity) if identity.allowed_models.is_some() => self
+                .router
+                .models_json_where(|name| identity.allows_model(name)),
+            _ => self.router.models_json(),
+        }
     }
 
     fn authenticate(
@@ -190,6 +209,9 @@ impl Proxy {
             ));
         }
         upstream::response_headers(&mut parts.headers, forwarded.gateway_key);
+        if let Some(admission) = &record.admission.0 {
+            crate::ratelimit::headers::insert_headers(&mut parts.headers, admission.statuses());
+        }
         let content_type = parts
             .headers
             .get(header::CONTENT_TYPE)
@@ -230,10 +252,14 @@ impl Proxy {
         record.reason = Some(error.label());
         record.error = Some(RequestError::with_message(error.label(), error.message()));
         let mut response = self.respond_local(error.status(), error.body(shape), record);
-        if let GatewayError::MethodNotAllowed(_) = error {
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+        match error {
+            GatewayError::MethodNotAllowed(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+            }
+            GatewayError::RateLimited { headers, .. } => response.headers_mut().extend(headers),
+            _ => {}
         }
         response
     }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use agentgateway_wire::{Operation, Usage};
 
 use crate::auth::Identity;
+use crate::ratelimit::{Admission, LimitKind};
 
 /// Label values of the listener a request arrived on, fixed at startup.
 #[derive(Debug, Clone)]
@@ -96,6 +97,42 @@ pub struct RequestRecord {
     /// Short, bounded reason for how the request ended when it was not a plain success,
     /// e.g. `upstream_error`, `client_disconnected`, `unauthorized` (the `reason` label).
     pub reason: Option<&'static str>,
+    /// Which rate limits were checked and how they decided (for the decisions metric).
+    pub limits: LimitOutcome,
+    /// What the request holds from the rate limiter until it ends (settled when finished).
+    pub admission: AdmissionSlot,
+}
+
+/// The rate-limit decisions taken for one request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitOutcome {
+    /// Kinds of limit that let the request through.
+    pub allowed: [bool; 3],
+    /// The kind that refused it, if one did.
+    pub limited: Option<LimitKind>,
+}
+
+impl LimitOutcome {
+    pub fn allow(&mut self, kind: LimitKind) {
+        self.allowed[kind as usize] = true;
+    }
+}
+
+/// Holds the request's [`Admission`]. A cloned record never owns it (the original settles and
+/// releases it), which keeps the record cheap to clone in tests and the slot released once.
+#[derive(Default)]
+pub struct AdmissionSlot(pub Option<Admission>);
+
+impl Clone for AdmissionSlot {
+    fn clone(&self) -> Self {
+        AdmissionSlot(None)
+    }
+}
+
+impl std::fmt::Debug for AdmissionSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Admission" } else { "None" })
+    }
 }
 
 impl RequestRecord {
@@ -123,6 +160,8 @@ impl RequestRecord {
             duration: Duration::ZERO,
             error: None,
             reason: None,
+            limits: LimitOutcome::default(),
+            admission: AdmissionSlot::default(),
         }
     }
 

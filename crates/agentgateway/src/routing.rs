@@ -73,6 +73,17 @@ impl Router {
         self.models_json.clone()
     }
 
+    /// The model list restricted to names `keep` accepts (a caller's allow-list).
+    pub fn models_json_where(&self, keep: impl Fn(&str) -> bool) -> bytes::Bytes {
+        let routes: Vec<Arc<Route>> = self
+            .listed
+            .iter()
+            .filter(|route| keep(&route.name))
+            .cloned()
+            .collect();
+        models_json(&routes)
+    }
+
     pub fn select(&self, model: &str) -> Option<&Arc<Route>> {
         self.exact.get(model).or_else(|| {
             self.wildcards

@@ -3,8 +3,9 @@
 //! refusal, upstream failure, client disconnect), which is what keeps the log and the metrics
 //! complete and in agreement.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::accesslog::AccessLog;
 use crate::expr::Expr;
@@ -13,12 +14,16 @@ use crate::record::{RequestError, RequestRecord};
 
 /// Value of a custom label whose expression had no value.
 const UNKNOWN: &str = "unknown";
+/// Value of a custom label beyond `config.metrics.maxLabelValues` distinct values.
+const OTHER: &str = "other";
 
 pub struct Telemetry {
     pub metrics: Metrics,
     pub log: AccessLog,
     /// `config.metrics.fields.add`, in the order of the metrics' custom label names.
     metric_fields: Vec<Expr>,
+    /// One per metric field when `config.metrics.maxLabelValues` is set.
+    bounds: Vec<LabelBound>,
     unknown: Arc<str>,
     keep_headers: bool,
     /// Set when the drain timeout aborts the remaining connections: the requests cut then were
@@ -27,13 +32,24 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    pub fn new(metrics: Metrics, log: AccessLog, metric_fields: Vec<Expr>) -> Telemetry {
+    /// `max_label_values`: the cardinality bound of each custom label (`None`: unbounded).
+    pub fn new(
+        metrics: Metrics,
+        log: AccessLog,
+        metric_fields: Vec<Expr>,
+        max_label_values: Option<usize>,
+    ) -> Telemetry {
         let keep_headers =
             log.uses_request_headers() || metric_fields.iter().any(Expr::uses_request_headers);
+        let bounds = match max_label_values {
+            Some(max) => metric_fields.iter().map(|_| LabelBound::new(max)).collect(),
+            None => Vec::new(),
+        };
         Telemetry {
             metrics,
             log,
             metric_fields,
+            bounds,
             unknown: Arc::from(UNKNOWN),
             keep_headers,
             drain_aborted: AtomicBool::new(false),
@@ -65,20 +81,64 @@ impl Telemetry {
         }
     }
 
-    /// Records a finished request: duration, metrics, log line.
+    /// Records a finished request: rate-limit true-up, duration, metrics, log line.
     pub fn finish(&self, mut record: RequestRecord) {
         record.duration = record.start.elapsed();
+        if let Some(mut admission) = record.admission.0.take() {
+            admission.settle(crate::limits::actual_tokens(&record));
+            // Dropping it here gives back its parallel slots, whatever the exit path was.
+        }
         let custom: Vec<Arc<str>> = self
             .metric_fields
             .iter()
-            .map(|expr| {
-                expr.eval_string(&record)
-                    .map(Arc::from)
-                    .unwrap_or_else(|| self.unknown.clone())
+            .enumerate()
+            .map(|(i, expr)| match expr.eval_string(&record) {
+                None => self.unknown.clone(),
+                Some(value) => match self.bounds.get(i) {
+                    Some(bound) => bound.admit(value),
+                    None => Arc::from(value),
+                },
             })
             .collect();
         self.metrics.record(&record, &custom);
         self.log.log(&record);
+    }
+}
+
+/// Keeps one custom label to its first `max` distinct values; later values read `other`, so a
+/// flood of keys or users cannot mint unbounded Prometheus series.
+struct LabelBound {
+    max: usize,
+    seen: RwLock<HashSet<Arc<str>>>,
+    other: Arc<str>,
+}
+
+impl LabelBound {
+    fn new(max: usize) -> LabelBound {
+        LabelBound {
+            max,
+            seen: RwLock::new(HashSet::new()),
+            other: Arc::from(OTHER),
+        }
+    }
+
+    fn admit(&self, value: String) -> Arc<str> {
+        {
+            let seen = self.seen.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(known) = seen.get(value.as_str()) {
+                return known.clone();
+            }
+            if seen.len() >= self.max {
+                return self.other.clone();
+            }
+        }
+        let mut seen = self.seen.write().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() >= self.max && !seen.contains(value.as_str()) {
+            return self.other.clone();
+        }
+        let value: Arc<str> = Arc::from(value);
+        seen.insert(value.clone());
+        value
     }
 }
 
@@ -128,5 +188,20 @@ impl Drop for PendingRecord<'_> {
                 .get_or_insert_with(|| RequestError::with_message(reason, message));
             self.telemetry.finish(record);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_bound_keeps_the_first_values_and_folds_the_rest() {
+        let bound = LabelBound::new(2);
+        assert_eq!(&*bound.admit("alice".into()), "alice");
+        assert_eq!(&*bound.admit("bob".into()), "bob");
+        assert_eq!(&*bound.admit("carol".into()), "other");
+        assert_eq!(&*bound.admit("alice".into()), "alice", "known values stay");
+        assert_eq!(&*bound.admit("dave".into()), "other");
     }
 }

@@ -15,7 +15,8 @@ use crate::config::LogFormat;
 use crate::expr::ExprValue;
 use crate::record::RequestRecord;
 
-/// The built-in keys, in the order they are written (`fields.add` go between `Ttft` and `Error`).
+/// The built-in keys, in the order they are written (`fields.add` go between `ApiKeyName` and
+/// `Error`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Key {
     Gateway,
@@ -40,6 +41,8 @@ pub(super) enum Key {
     ReasoningTokens,
     Stream,
     Ttft,
+    User,
+    ApiKeyName,
     Error,
     Reason,
     RequestId,
@@ -47,7 +50,7 @@ pub(super) enum Key {
 }
 
 /// Names of [`Key`]s, indexed by the key's discriminant.
-pub(super) const KEY_NAMES: [&str; 26] = [
+pub(super) const KEY_NAMES: [&str; 28] = [
     "gateway",
     "listener",
     "route",
@@ -70,6 +73,8 @@ pub(super) const KEY_NAMES: [&str; 26] = [
     "gen_ai.usage.reasoning.output_tokens",
     "gen_ai.request.stream",
     "agw.ai.time_to_first_token",
+    "user",
+    "api_key.name",
     "error",
     "reason",
     "request.id",
@@ -239,7 +244,7 @@ impl Line {
     }
 }
 
-/// Writes every built-in key up to `agw.ai.time_to_first_token`.
+/// Writes every built-in key up to `api_key.name` (the caller: never the key itself).
 pub(super) fn write_head(line: &mut Line, rec: &RequestRecord) {
     line.str(Key::Gateway, &rec.listener.gateway);
     line.str(Key::Listener, &rec.listener.listener);
@@ -262,6 +267,14 @@ pub(super) fn write_head(line: &mut Line, rec: &RequestRecord) {
     write_gen_ai(line, rec);
     if let Some(ttft) = rec.ttft {
         line.millis(Key::Ttft, ttft);
+    }
+    if let Some(identity) = rec.identity.as_deref() {
+        if let Some(user) = &identity.user {
+            line.str(Key::User, user);
+        }
+        if let Some(name) = &identity.name {
+            line.str(Key::ApiKeyName, name);
+        }
     }
 }
 

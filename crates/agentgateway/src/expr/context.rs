@@ -101,9 +101,16 @@ pub(super) fn field<'r>(rec: &'r RequestRecord, root: Root, key: &str) -> Option
     match root {
         Root::ApiKey => {
             let identity = rec.identity.as_deref()?;
-            match (key, &identity.name) {
-                ("name", Some(name)) => Some(Field::Str(Cow::Borrowed(name))),
-                _ => identity.metadata.get(key).map(Field::Json),
+            // The key's own name, user and team win over metadata entries of the same name.
+            let own = match key {
+                "name" => identity.name.as_deref(),
+                "user" => identity.user.as_deref(),
+                "team" => identity.team.as_deref(),
+                _ => None,
+            };
+            match own {
+                Some(text) => Some(Field::Str(Cow::Borrowed(text))),
+                None => identity.metadata.get(key).map(Field::Json),
             }
         }
         Root::Request => match key {
@@ -147,7 +154,8 @@ fn for_each_key<'r>(rec: &'r RequestRecord, root: Root, mut f: impl FnMut(&'r st
         Root::ApiKey => {
             if let Some(identity) = rec.identity.as_deref() {
                 identity.metadata.keys().for_each(|k| f(k));
-                f("name");
+                // A name also in the metadata is visited twice; both visits read the same value.
+                ["name", "user", "team"].into_iter().for_each(&mut f);
             }
             return;
         }

@@ -51,7 +51,7 @@ const HTTP: [f64; 14] = [
 const UNKNOWN: &str = "unknown";
 
 /// Label names our families already use; a custom label may not take one of them.
-pub const RESERVED_LABELS: [&str; 17] = [
+pub const RESERVED_LABELS: [&str; 19] = [
     "gen_ai_token_type",
     "gen_ai_operation_name",
     "gen_ai_system",
@@ -69,6 +69,8 @@ pub const RESERVED_LABELS: [&str; 17] = [
     "status",
     "reason",
     "le",
+    "decision",
+    "limit",
 ];
 
 /// Methods that get their own `method` value; anything else is `_OTHER` (as in OpenTelemetry's
@@ -89,6 +91,7 @@ pub struct Metrics {
     time_per_output_token: HistogramFamily<GenAiKey>,
     requests: Family<HttpKey, Counter>,
     http_duration: HistogramFamily<HttpKey>,
+    ratelimit_decisions: Family<ratelimit::DecisionKey, Counter>,
     custom_names: Arc<[Arc<str>]>,
     /// Seeds the once-per-request label hashes (randomly, like `HashMap` itself).
     hasher: RandomState,
@@ -141,8 +144,15 @@ impl Metrics {
             Unit::Seconds,
             http_duration.clone(),
         );
+        let ratelimit_decisions = Family::<ratelimit::DecisionKey, Counter>::default();
+        registry.register(
+            "ratelimit_decisions",
+            "Rate-limit decisions, per kind of limit checked",
+            ratelimit_decisions.clone(),
+        );
         Metrics {
             registry,
+            ratelimit_decisions,
             token_usage,
             request_duration,
             time_to_first_token,
@@ -165,6 +175,9 @@ impl Metrics {
         let custom = self.custom_values(custom);
         let route = RouteLabels::new(rec);
         let http = self.http_labels(rec, route.clone(), custom.clone());
+        for key in ratelimit::decision_keys(rec.limits, &custom) {
+            self.ratelimit_decisions.get_or_create(&key).inc();
+        }
         let key = HttpKey(Arc::new(self.hashed(http)));
         self.http_duration
             .get_or_create(&key)
@@ -576,5 +589,6 @@ impl EncodeLabelSet for HttpKey {
     }
 }
 
+mod ratelimit;
 #[cfg(test)]
 mod tests;
