@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::config::{LocalRateLimit, RateLimitType};
 use crate::errors::GatewayError;
 use crate::expr::Expr;
-use crate::identity::KeyLimits;
+use crate::identity::{Identity, KeyLimits};
 use crate::ratelimit::{
     headers, Admission, BucketKey, BucketSpec, Demand, LimitKind, Limited, RateLimiter,
 };
@@ -150,6 +150,31 @@ pub fn key_demands(id: &str, limits: &KeyLimits, out: &mut Vec<Demand>) {
     }
 }
 
+/// A key's current state in each of its own limit windows, for the admin API:
+/// `{"rpm": {"limit", "remaining", "resetSeconds"}, "tpm": ..., "tpd": ..., "parallel": {"limit", "inFlight"}}`.
+pub async fn key_usage(limiter: &dyn RateLimiter, identity: &Identity) -> serde_json::Value {
+    let mut demands = Vec::new();
+    key_demands(&identity.id, &identity.limits, &mut demands);
+    let mut usage = serde_json::Map::new();
+    for demand in &demands {
+        let status = limiter.status(demand.kind, &demand.key, demand.spec).await;
+        let name = demand.key.rsplit('/').next().unwrap_or_default();
+        let value = match demand.kind {
+            LimitKind::Parallel => serde_json::json!({
+                "limit": status.limit,
+                "inFlight": status.limit.saturating_sub(status.remaining),
+            }),
+            _ => serde_json::json!({
+                "limit": status.limit,
+                "remaining": status.remaining,
+                "resetSeconds": status.reset.as_secs_f64(),
+            }),
+        };
+        usage.insert(name.to_owned(), value);
+    }
+    serde_json::Value::Object(usage)
+}
+
 fn compile(index: usize, rule: &LocalRateLimit) -> Result<Rule, String> {
     let key = rule
         .key
@@ -196,5 +221,133 @@ pub fn actual_tokens(record: &RequestRecord) -> Option<u64> {
         (None, None) if record.status >= 400 && record.status != 499 => Some(0),
         (None, None) => None,
         (input, output) => Some(input.unwrap_or(0).saturating_add(output.unwrap_or(0))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::ListenerInfo;
+
+    fn record(identity: Option<Identity>) -> RequestRecord {
+        let (parts, ()) = http::Request::builder()
+            .uri("/v1/chat/completions")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let listener = Arc::new(ListenerInfo {
+            bind: "4000".into(),
+            gateway: "bind/4000".into(),
+            listener: "llm".into(),
+        });
+        let mut rec = RequestRecord::new(listener, "127.0.0.1:1".parse().unwrap(), &parts);
+        rec.identity = identity.map(Arc::new);
+        rec
+    }
+
+    fn rule(kind: RateLimitType, key: Option<&str>) -> LocalRateLimit {
+        LocalRateLimit {
+            kind,
+            max_tokens: 10,
+            tokens_per_fill: Some(5),
+            fill_interval: Duration::from_secs(1),
+            key: key.map(str::to_owned),
+        }
+    }
+
+    struct Never;
+    impl RateLimiter for Never {
+        fn acquire<'a>(
+            &'a self,
+            _: &'a [Demand],
+        ) -> futures_util::future::BoxFuture<'a, Result<Vec<crate::ratelimit::LimitStatus>, Limited>>
+        {
+            unreachable!("not called")
+        }
+        fn adjust(&self, _: &BucketKey, _: BucketSpec, _: i64) {}
+        fn release(&self, _: &BucketKey) {}
+        fn status<'a>(
+            &'a self,
+            _: LimitKind,
+            _: &'a BucketKey,
+            _: BucketSpec,
+        ) -> futures_util::future::BoxFuture<'a, crate::ratelimit::LimitStatus> {
+            unreachable!("not called")
+        }
+    }
+
+    #[test]
+    fn rules_and_key_limits_become_named_buckets() {
+        let limits = RateLimits::new(
+            &[
+                rule(RateLimitType::Requests, None),
+                rule(RateLimitType::Tokens, Some("apiKey.user")),
+            ],
+            Arc::new(Never),
+        )
+        .unwrap();
+        let alice = Identity {
+            id: "key_1".into(),
+            user: Some("alice".into()),
+            limits: KeyLimits {
+                rpm: Some(60),
+                tpd: Some(1000),
+                max_parallel: Some(2),
+                ..KeyLimits::default()
+            },
+            ..Identity::default()
+        };
+        let demands = limits.demands(&record(Some(alice)));
+        let keys: Vec<&str> = demands.iter().map(|d| &*d.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "policy/0",
+                "policy/1/alice",
+                "key/key_1/rpm",
+                "key/key_1/tpd",
+                "key/key_1/parallel"
+            ]
+        );
+        assert_eq!(demands[0].spec.refill, 5);
+        assert_eq!(demands[3].spec.interval, DAY);
+        assert_eq!(demands[4].kind, LimitKind::Parallel);
+
+        let anonymous = limits.demands(&record(None));
+        let keys: Vec<&str> = anonymous.iter().map(|d| &*d.key).collect();
+        assert_eq!(keys, ["policy/0", "policy/1/unknown"]);
+    }
+
+    #[test]
+    fn a_bad_key_expression_names_the_rule() {
+        let bad = rule(RateLimitType::Requests, Some("apiKey.("));
+        let err = RateLimits::new(&[bad], Arc::new(Never)).err().unwrap();
+        assert!(
+            err.starts_with("llm.policies.localRateLimit[0].key"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn true_up_uses_reported_usage_refunds_refusals_and_keeps_unknowns() {
+        let mut rec = record(None);
+        rec.status = 200;
+        rec.llm.usage.input_tokens = Some(11);
+        rec.llm.usage.output_tokens = Some(7);
+        assert_eq!(actual_tokens(&rec), Some(18));
+        rec.llm.usage = Default::default();
+        assert_eq!(
+            actual_tokens(&rec),
+            None,
+            "a success without usage keeps the estimate"
+        );
+        rec.status = 500;
+        assert_eq!(
+            actual_tokens(&rec),
+            Some(0),
+            "the provider refused: nothing used"
+        );
+        rec.status = 499;
+        assert_eq!(actual_tokens(&rec), None, "the client left: unknown");
     }
 }

@@ -131,7 +131,11 @@ impl Clone for AdmissionSlot {
 
 impl std::fmt::Debug for AdmissionSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "Admission" } else { "None" })
+        f.write_str(if self.0.is_some() {
+            "Admission"
+        } else {
+            "None"
+        })
     }
 }
 

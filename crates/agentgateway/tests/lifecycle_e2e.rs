@@ -99,8 +99,9 @@ impl Owned {
             llm: local_listener().await,
             stats: Some(local_listener().await),
             readiness: Some(local_listener().await),
+            admin: None,
         };
-        let running = gateway.start(listeners).expect("gateway starts");
+        let running = gateway.start(listeners).await.expect("gateway starts");
         Owned {
             url: format!("http://{}", running.llm_addr),
             readiness_url: format!("http://{}", running.readiness_addr.expect("readiness")),

@@ -61,7 +61,11 @@ async fn one_user_is_limited_and_the_other_is_untouched() {
     let mut remaining = Vec::new();
     for _ in 0..2 {
         let ok = gw
-            .post("/v1/chat/completions", Some("sk-alice"), &chat("gpt-4o-mini"))
+            .post(
+                "/v1/chat/completions",
+                Some("sk-alice"),
+                &chat("gpt-4o-mini"),
+            )
             .await;
         assert_eq!(ok.status(), 200);
         assert_eq!(header(&ok, "x-ratelimit-limit-requests"), Some("2"));
@@ -71,12 +75,22 @@ async fn one_user_is_limited_and_the_other_is_untouched() {
     assert_eq!(remaining, [Some("1".to_owned()), Some("0".to_owned())]);
 
     let limited = gw
-        .post("/v1/chat/completions", Some("sk-alice"), &chat("gpt-4o-mini"))
+        .post(
+            "/v1/chat/completions",
+            Some("sk-alice"),
+            &chat("gpt-4o-mini"),
+        )
         .await;
     assert_eq!(limited.status(), 429);
     let retry_after: u64 = header(&limited, "retry-after").unwrap().parse().unwrap();
-    assert!((1..=30).contains(&retry_after), "one of 2/min refills in <= 30s");
-    assert_eq!(header(&limited, "x-ratelimit-remaining-requests"), Some("0"));
+    assert!(
+        (1..=30).contains(&retry_after),
+        "one of 2/min refills in <= 30s"
+    );
+    assert_eq!(
+        header(&limited, "x-ratelimit-remaining-requests"),
+        Some("0")
+    );
     assert_eq!(header(&limited, "x-ratelimit-limit-requests"), Some("2"));
     assert!(header(&limited, "x-request-id").is_some());
     let body: serde_json::Value = limited.json().await.unwrap();
@@ -86,7 +100,11 @@ async fn one_user_is_limited_and_the_other_is_untouched() {
         .as_str()
         .unwrap()
         .contains("try again"));
-    assert_eq!(fake.request_count(), 2, "a limited request never reaches the provider");
+    assert_eq!(
+        fake.request_count(),
+        2,
+        "a limited request never reaches the provider"
+    );
 
     for _ in 0..2 {
         let bob = gw
@@ -96,17 +114,26 @@ async fn one_user_is_limited_and_the_other_is_untouched() {
     }
 
     let lines = gw.wait_for_log_lines(5).await;
-    let refused: Vec<_> = lines.iter().filter(|l| l.contains("http.status=429")).collect();
+    let refused: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("http.status=429"))
+        .collect();
     assert_eq!(refused.len(), 1, "{lines:#?}");
     assert!(refused[0].contains("reason=rate_limited"), "{}", refused[0]);
     assert!(refused[0].contains("user=alice"), "{}", refused[0]);
-    assert!(!lines.iter().any(|l| l.contains("sk-alice") || l.contains("sk-bob")));
+    assert!(!lines
+        .iter()
+        .any(|l| l.contains("sk-alice") || l.contains("sk-bob")));
 
     let m = gw.metrics().await;
     let decisions = |decision: &str, user: &str| {
         m.sum(
             DECISIONS,
-            &[("decision", decision), ("limit", "requests"), ("user_id", user)],
+            &[
+                ("decision", decision),
+                ("limit", "requests"),
+                ("user_id", user),
+            ],
         )
     };
     assert_eq!(decisions("allowed", "alice"), 2.0);
@@ -115,7 +142,11 @@ async fn one_user_is_limited_and_the_other_is_untouched() {
     assert_eq!(decisions("limited", "bob"), 0.0);
     let refused_count = m.sum(
         REQUESTS,
-        &[("status", "429"), ("reason", "rate_limited"), ("user_id", "alice")],
+        &[
+            ("status", "429"),
+            ("reason", "rate_limited"),
+            ("user_id", "alice"),
+        ],
     );
     assert_eq!(refused_count, 1.0);
     gw.shutdown().await;
@@ -153,28 +184,45 @@ llm:
 async fn token_limits_are_trued_up_with_the_real_usage_streams_included() {
     let (fake, gw) = start(PER_KEY).await;
     let first = gw
-        .post("/v1/chat/completions", Some("sk-tokens"), &chat("gpt-4o-mini"))
+        .post(
+            "/v1/chat/completions",
+            Some("sk-tokens"),
+            &chat("gpt-4o-mini"),
+        )
         .await;
     assert_eq!(first.status(), 200);
     assert_eq!(header(&first, "x-ratelimit-limit-tokens"), Some("40"));
     first.bytes().await.unwrap();
 
-    let stream = r#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
-    let second = gw.post("/v1/chat/completions", Some("sk-tokens"), stream).await;
+    let stream =
+        r#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let second = gw
+        .post("/v1/chat/completions", Some("sk-tokens"), stream)
+        .await;
     assert_eq!(second.status(), 200);
     let events = second.text().await.unwrap();
-    assert!(!events.contains("\"usage\""), "the caller did not ask for usage");
+    assert!(
+        !events.contains("\"usage\""),
+        "the caller did not ask for usage"
+    );
     gw.wait_for_log_lines(2).await;
 
     let third = gw
-        .post("/v1/chat/completions", Some("sk-tokens"), &chat("gpt-4o-mini"))
+        .post(
+            "/v1/chat/completions",
+            Some("sk-tokens"),
+            &chat("gpt-4o-mini"),
+        )
         .await;
     assert_eq!(third.status(), 429);
     let remaining: u64 = header(&third, "x-ratelimit-remaining-tokens")
         .unwrap()
         .parse()
         .unwrap();
-    assert_eq!(remaining, 4, "40 - 18 - 18 (a day's refill is far below one token)");
+    assert_eq!(
+        remaining, 4,
+        "40 - 18 - 18 (a day's refill is far below one token)"
+    );
     let body: serde_json::Value = third.json().await.unwrap();
     assert_eq!(body["error"]["type"], "tokens");
     assert_eq!(fake.request_count(), 2);
@@ -208,7 +256,11 @@ async fn a_parallel_slot_is_released_when_the_client_goes_away() {
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     let busy = gw
-        .post("/v1/chat/completions", Some("sk-serial"), &chat("gpt-4o-mini"))
+        .post(
+            "/v1/chat/completions",
+            Some("sk-serial"),
+            &chat("gpt-4o-mini"),
+        )
         .await;
     assert_eq!(busy.status(), 429, "the one slot is taken");
     assert!(hanging.await.unwrap().is_err(), "the client gave up");
@@ -217,7 +269,11 @@ async fn a_parallel_slot_is_released_when_the_client_goes_away() {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let again = gw
-            .post("/v1/chat/completions", Some("sk-serial"), &chat("gpt-4o-mini"))
+            .post(
+                "/v1/chat/completions",
+                Some("sk-serial"),
+                &chat("gpt-4o-mini"),
+            )
             .await;
         if again.status() == 200 {
             break;
@@ -239,19 +295,28 @@ async fn a_parallel_slot_is_released_when_the_client_goes_away() {
 #[tokio::test]
 async fn allow_lists_refuse_other_models_and_filter_the_model_list() {
     let (fake, gw) = start(PER_KEY).await;
-    let refused = gw.post("/v1/chat/completions", Some("sk-narrow"), &chat("o3")).await;
+    let refused = gw
+        .post("/v1/chat/completions", Some("sk-narrow"), &chat("o3"))
+        .await;
     assert_eq!(refused.status(), 403);
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "model_not_allowed");
     assert_eq!(body["error"]["type"], "permission_error");
     assert_eq!(fake.request_count(), 0);
     let allowed = gw
-        .post("/v1/chat/completions", Some("sk-narrow"), &chat("gpt-4o-mini"))
+        .post(
+            "/v1/chat/completions",
+            Some("sk-narrow"),
+            &chat("gpt-4o-mini"),
+        )
         .await;
     assert_eq!(allowed.status(), 200);
 
     let ids = |key: &'static str| {
-        let request = gw.client.get(format!("{}/v1/models", gw.url)).bearer_auth(key);
+        let request = gw
+            .client
+            .get(format!("{}/v1/models", gw.url))
+            .bearer_auth(key);
         async move {
             let list: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
             list["data"]
@@ -265,7 +330,11 @@ async fn allow_lists_refuse_other_models_and_filter_the_model_list() {
     assert_eq!(ids("sk-narrow").await, ["gpt-4o-mini"]);
     assert_eq!(ids("sk-wide").await, ["gpt-4o-mini", "o3"]);
     let lines = gw.wait_for_log_lines(4).await;
-    assert!(lines[0].contains("reason=model_not_allowed"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("reason=model_not_allowed"),
+        "{}",
+        lines[0]
+    );
     gw.shutdown().await;
 }
 

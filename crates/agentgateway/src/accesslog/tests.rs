@@ -43,6 +43,8 @@ fn record(end: &str, duration: Duration) -> RequestRecord {
         duration,
         error: None,
         reason: None,
+        limits: Default::default(),
+        admission: Default::default(),
     }
 }
 
@@ -129,7 +131,7 @@ fields:
     total: llm.inputTokens + llm.outputTokens
     missing: apiKey.nope
 "#;
-    let expected = "2025-12-12T21:56:02.809082Z\tinfo\trequest gateway=agentgateway-system/agentgateway-proxy listener=http route=agentgateway-system/openai endpoint=api.openai.com:443 src.addr=127.0.0.1:60862 http.method=POST http.host=localhost http.path=/openai http.version=HTTP/1.1 http.status=200 protocol=llm gen_ai.operation.name=chat gen_ai.provider.name=openai gen_ai.request.model=gpt-3.5-turbo gen_ai.response.model=gpt-3.5-turbo-0125 gen_ai.usage.input_tokens=1200 gen_ai.usage.output_tokens=450 gen_ai.usage.cache_read.input_tokens=1024 gen_ai.usage.cache_creation.input_tokens=64 gen_ai.usage.reasoning.output_tokens=128 gen_ai.request.stream=true agw.ai.time_to_first_token=312ms user=alice team=search total=1650 request.id=0b5e6a4c-request duration=2488ms";
+    let expected = "2025-12-12T21:56:02.809082Z\tinfo\trequest gateway=agentgateway-system/agentgateway-proxy listener=http route=agentgateway-system/openai endpoint=api.openai.com:443 src.addr=127.0.0.1:60862 http.method=POST http.host=localhost http.path=/openai http.version=HTTP/1.1 http.status=200 protocol=llm gen_ai.operation.name=chat gen_ai.provider.name=openai gen_ai.request.model=gpt-3.5-turbo gen_ai.response.model=gpt-3.5-turbo-0125 gen_ai.usage.input_tokens=1200 gen_ai.usage.output_tokens=450 gen_ai.usage.cache_read.input_tokens=1024 gen_ai.usage.cache_creation.input_tokens=64 gen_ai.usage.reasoning.output_tokens=128 gen_ai.request.stream=true agw.ai.time_to_first_token=312ms api_key.name=alice-key user=alice team=search total=1650 request.id=0b5e6a4c-request duration=2488ms";
     assert_eq!(format_with(yaml, &streaming_record()), expected);
 }
 
@@ -230,6 +232,7 @@ fn json_line_has_the_same_keys_in_the_same_order_with_typed_values() {
         ["gen_ai.usage.reasoning.output_tokens", 128],
         ["gen_ai.request.stream", true],
         ["agw.ai.time_to_first_token", "312ms"],
+        ["api_key.name", "alice-key"],
         ["user", "alice"],
         ["total", 1650],
         ["request.id", "0b5e6a4c-request"],

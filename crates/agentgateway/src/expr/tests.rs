@@ -96,6 +96,8 @@ fn anonymous_record() -> RequestRecord {
         duration: Duration::from_millis(3),
         error: None,
         reason: Some("unauthorized"),
+        limits: Default::default(),
+        admission: Default::default(),
     }
 }
 

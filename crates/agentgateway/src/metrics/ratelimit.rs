@@ -38,11 +38,9 @@ pub(super) fn decision_keys(
         .filter(move |kind| outcome.allowed[*kind as usize])
         .map(|kind| ("allowed", kind));
     let limited = outcome.limited.map(|kind| ("limited", kind));
-    allowed
-        .chain(limited)
-        .map(|(decision, kind)| DecisionKey {
-            decision,
-            limit: kind.label(),
-            custom: custom.clone(),
-        })
+    allowed.chain(limited).map(|(decision, kind)| DecisionKey {
+        decision,
+        limit: kind.label(),
+        custom: custom.clone(),
+    })
 }

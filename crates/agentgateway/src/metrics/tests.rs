@@ -304,3 +304,39 @@ fn both_formats_carry_the_same_samples() {
     };
     assert_eq!(strip(parse::samples(&text)), strip(parse::samples(&om)));
 }
+
+#[test]
+fn rate_limit_decisions_carry_the_limit_kind_and_custom_labels() {
+    use crate::ratelimit::LimitKind;
+    let metrics = Metrics::new(vec!["user_id".into()]);
+    let mut allowed = chat();
+    allowed.limits.allow(LimitKind::Requests);
+    allowed.limits.allow(LimitKind::Tokens);
+    metrics.record(&allowed, &[Arc::from("alice")]);
+    let mut limited = chat();
+    limited.limits.allow(LimitKind::Requests);
+    limited.limits.limited = Some(LimitKind::Tokens);
+    metrics.record(&limited, &[Arc::from("alice")]);
+    metrics.record(&chat(), &[Arc::from("bob")]);
+
+    let all = scrape(&metrics);
+    let decisions = "agentgateway_ratelimit_decisions_total";
+    let with = |decision: &str, limit: &str| {
+        labels(&[
+            ("decision", decision),
+            ("limit", limit),
+            ("user_id", "alice"),
+        ])
+    };
+    assert_eq!(
+        value_with(&all, decisions, &with("allowed", "requests")),
+        2.0
+    );
+    assert_eq!(value_with(&all, decisions, &with("allowed", "tokens")), 1.0);
+    assert_eq!(value_with(&all, decisions, &with("limited", "tokens")), 1.0);
+    let for_bob = parse::find(&all, decisions, &[("user_id", "bob")]);
+    assert!(
+        for_bob.is_empty(),
+        "no limit checked, no decision: {for_bob:?}"
+    );
+}

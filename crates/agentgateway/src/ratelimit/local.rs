@@ -1,6 +1,6 @@
 //! SKELETON (being written)
-use std::sync::Arc;
 use super::Clock;
+use std::sync::Arc;
 pub struct LocalLimiter;
 impl LocalLimiter {
     pub fn new(clock: Arc<dyn Clock>) -> LocalLimiter {
@@ -10,7 +10,9 @@ impl LocalLimiter {
 }
 pub struct SystemClock;
 impl SystemClock {
-    pub fn new() -> SystemClock { SystemClock }
+    pub fn new() -> SystemClock {
+        SystemClock
+    }
 }
 impl Clock for SystemClock {
     fn now(&self) -> std::time::Duration {
@@ -18,8 +20,10 @@ impl Clock for SystemClock {
     }
 }
 impl super::RateLimiter for LocalLimiter {
-    fn acquire<'a>(&'a self, demands: &'a [super::Demand])
-        -> futures_util::future::BoxFuture<'a, Result<Vec<super::LimitStatus>, super::Limited>> {
+    fn acquire<'a>(
+        &'a self,
+        demands: &'a [super::Demand],
+    ) -> futures_util::future::BoxFuture<'a, Result<Vec<super::LimitStatus>, super::Limited>> {
         let _ = demands;
         todo!()
     }
@@ -29,8 +33,12 @@ impl super::RateLimiter for LocalLimiter {
     fn release(&self, key: &super::BucketKey) {
         let _ = key;
     }
-    fn status<'a>(&'a self, kind: super::LimitKind, key: &'a super::BucketKey, spec: super::BucketSpec)
-        -> futures_util::future::BoxFuture<'a, super::LimitStatus> {
+    fn status<'a>(
+        &'a self,
+        kind: super::LimitKind,
+        key: &'a super::BucketKey,
+        spec: super::BucketSpec,
+    ) -> futures_util::future::BoxFuture<'a, super::LimitStatus> {
         let _ = (kind, key, spec);
         todo!()
     }

@@ -87,15 +87,21 @@ pub struct Limited {
 pub trait RateLimiter: Send + Sync {
     /// Takes every demand, or none and says which one did not fit.
     /// On success returns the status of every demanded bucket after taking.
-    fn acquire<'a>(&'a self, demands: &'a [Demand])
-        -> BoxFuture<'a, Result<Vec<LimitStatus>, Limited>>;
+    fn acquire<'a>(
+        &'a self,
+        demands: &'a [Demand],
+    ) -> BoxFuture<'a, Result<Vec<LimitStatus>, Limited>>;
     /// Adds (`delta > 0`, refund) or takes (`delta < 0`) units, never refusing: the true-up.
     fn adjust(&self, key: &BucketKey, spec: BucketSpec, delta: i64);
     /// Gives back one parallel slot.
     fn release(&self, key: &BucketKey);
     /// The current state of a bucket, without taking anything (the admin API's usage view).
-    fn status<'a>(&'a self, kind: LimitKind, key: &'a BucketKey, spec: BucketSpec)
-        -> BoxFuture<'a, LimitStatus>;
+    fn status<'a>(
+        &'a self,
+        kind: LimitKind,
+        key: &'a BucketKey,
+        spec: BucketSpec,
+    ) -> BoxFuture<'a, LimitStatus>;
 }
 
 /// What an admitted request holds until it ends: its token reservations (for the true-up) and

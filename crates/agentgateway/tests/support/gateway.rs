@@ -1,5 +1,5 @@
-//! The gateway under test: started in-process from a YAML config on `127.0.0.1:0` (LLM, stats and
-//! readiness ports), with the access log captured in memory, plus a parser for the Prometheus text
+//! The gateway under test: started in-process from a YAML config on `127.0.0.1:0` (LLM, stats,
+//! readiness and admin ports), with the access log captured in memory, plus a parser for the Prometheus text
 //! exposition so tests assert exact metric values instead of grepping.
 
 use std::collections::BTreeMap;
@@ -18,6 +18,7 @@ pub struct TestGateway {
     pub url: String,
     pub stats_url: String,
     pub readiness_url: String,
+    pub admin_url: String,
     pub client: reqwest::Client,
 }
 
@@ -43,20 +44,23 @@ impl TestGateway {
             llm: bind().await,
             stats: Some(bind().await),
             readiness: Some(bind().await),
+            admin: Some(bind().await),
         };
-        let running = gateway.start(listeners).expect("gateway starts");
+        let running = gateway.start(listeners).await.expect("gateway starts");
         let url = format!("http://{}", running.llm_addr);
         let stats_url = format!("http://{}", running.stats_addr.expect("stats bound"));
         let readiness_url = format!(
             "http://{}",
             running.readiness_addr.expect("readiness bound")
         );
+        let admin_url = format!("http://{}", running.admin_addr.expect("admin bound"));
         TestGateway {
             running: Some(running),
             log,
             url,
             stats_url,
             readiness_url,
+            admin_url,
             client: reqwest::Client::new(),
         }
     }

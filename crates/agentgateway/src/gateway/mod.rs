@@ -13,13 +13,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use crate::accesslog::{AccessLog, LogSink};
+mod control;
+mod parts;
+
+use crate::accesslog::LogSink;
 use crate::auth::Authenticator;
-use crate::config::{Config, LogFormat, TlsConfig};
-use crate::expr::Expr;
-use crate::limits::RateLimits;
-use crate::ratelimit::local::{LocalLimiter, SystemClock};
-use crate::ratelimit::RateLimiter;
+use crate::config::{ApiKeyMode, ApiKeyPolicy, Config, LogFormat};
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 use crate::record::ListenerInfo;
@@ -31,6 +30,7 @@ use crate::upstream;
 /// Defaults of interface.md.
 pub const DEFAULT_STATS_ADDR: &str = "0.0.0.0:15020";
 pub const DEFAULT_READINESS_ADDR: &str = "0.0.0.0:15021";
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:15000";
 
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -58,6 +58,8 @@ pub struct Listeners {
     pub llm: TcpListener,
     pub stats: Option<TcpListener>,
     pub readiness: Option<TcpListener>,
+    /// The admin API (keys, `/config_dump`).
+    pub admin: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -76,10 +78,12 @@ impl Listeners {
             .config
             .readiness_addr
             .unwrap_or_else(|| parse(DEFAULT_READINESS_ADDR));
+        let admin_addr = control::admin_addr(config);
         Ok(Listeners {
             llm,
             stats: Some(bind(stats_addr, "config.statsAddr").await?),
             readiness: Some(bind(ready_addr, "config.readinessAddr").await?),
+            admin: Some(bind(admin_addr, "config.adminAddr").await?),
         })
     }
 }
@@ -95,36 +99,33 @@ fn parse(addr: &str) -> SocketAddr {
 }
 
 pub struct Gateway {
-    proxy: Arc<Proxy>,
+    /// Complete but for the dynamic keys, which need the database opened in `start`.
+    proxy: Proxy,
     telemetry: Arc<Telemetry>,
     tls: Option<TlsAcceptor>,
     drain_timeout: Duration,
+    control: control::ControlPlane,
 }
 
 impl Gateway {
     /// Builds every runtime structure; any config problem is reported here, naming the field.
     pub fn build(config: &Config, options: Options) -> Result<Gateway, String> {
-        install_crypto_provider();
+        parts::install_crypto_provider();
         let router = Router::new(&config.llm.models)?;
-        let auth = config
-            .llm
-            .policies
-            .api_key
-            .as_ref()
-            .map(Authenticator::from_policy)
-            .transpose()?;
-        let telemetry = Arc::new(build_telemetry(config, options)?);
-        let limits = build_limits(config)?;
+        let auth = build_auth(config)?;
+        let telemetry = Arc::new(parts::build_telemetry(config, options)?);
+        let limits = parts::build_limits(config)?;
+        let control = control::ControlPlane::from_config(config)?;
         let timeouts = &config.llm.timeouts;
         let client = upstream::build_client(timeouts.connect.unwrap_or(DEFAULT_CONNECT_TIMEOUT))?;
-        let tls = config.llm.tls.as_ref().map(load_tls).transpose()?;
+        let tls = config.llm.tls.as_ref().map(parts::load_tls).transpose()?;
         let port = config.llm.port.to_string();
         let listener = Arc::new(ListenerInfo {
             gateway: format!("bind/{port}").into(),
             bind: port.into(),
             listener: "llm".into(),
         });
-        let proxy = Arc::new(Proxy {
+        let proxy = Proxy {
             router,
             auth,
             limits,
@@ -135,17 +136,19 @@ impl Gateway {
             first_byte_timeout: timeouts.first_byte.unwrap_or(DEFAULT_FIRST_BYTE_TIMEOUT),
             idle_timeout: timeouts.idle.unwrap_or(DEFAULT_IDLE_TIMEOUT),
             body_timeout: timeouts.request_body.unwrap_or(DEFAULT_BODY_TIMEOUT),
-        });
+        };
         Ok(Gateway {
             proxy,
             telemetry,
             tls,
             drain_timeout: config.drain_timeout(),
+            control,
         })
     }
 
-    /// Starts serving. The returned handle reports the bound addresses and stops the gateway.
-    pub fn start(self, listeners: Listeners) -> std::io::Result<RunningGateway> {
+    /// Opens the key database (if any) and starts serving. The returned handle reports the bound
+    /// addresses and stops the gateway.
+    pub async fn start(mut self, listeners: Listeners) -> std::io::Result<RunningGateway> {
         let llm_addr = listeners.llm.local_addr()?;
         let stats_addr = listeners
             .stats
@@ -157,8 +160,22 @@ impl Gateway {
             .as_ref()
             .map(TcpListener::local_addr)
             .transpose()?;
+        let admin_addr = listeners
+            .admin
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
         let (stop, stop_rx) = watch::channel(false);
         let ready = Arc::new(AtomicBool::new(false));
+        let keys = self.control.open_keys(stop_rx.clone()).await?;
+        if let (Some(keys), Some(auth)) = (&keys, self.proxy.auth.take()) {
+            self.proxy.auth = Some(auth.with_dynamic(control::key_lookup(keys)));
+        }
+        let proxy = Arc::new(self.proxy);
+        if let Some(listener) = listeners.admin {
+            let admin = self.control.admin(keys, &proxy.limits);
+            tokio::spawn(control::serve(listener, admin, stop_rx.clone()));
+        }
         if let Some(listener) = listeners.stats {
             let metrics: Arc<dyn AsMetrics> = self.telemetry.clone();
             tokio::spawn(server::serve_side(
@@ -177,7 +194,7 @@ impl Gateway {
             let serve = server::serve_llm(
                 listeners.llm,
                 self.tls,
-                self.proxy,
+                proxy,
                 draining_rx,
                 self.drain_timeout,
             );
@@ -191,6 +208,7 @@ impl Gateway {
             llm_addr,
             stats_addr,
             readiness_addr,
+            admin_addr,
             ready,
             draining,
             stop,
@@ -210,6 +228,7 @@ pub struct RunningGateway {
     pub llm_addr: SocketAddr,
     pub stats_addr: Option<SocketAddr>,
     pub readiness_addr: Option<SocketAddr>,
+    pub admin_addr: Option<SocketAddr>,
     ready: Arc<AtomicBool>,
     draining: watch::Sender<bool>,
     stop: watch::Sender<bool>,
@@ -228,58 +247,16 @@ impl RunningGateway {
     }
 }
 
-fn build_telemetry(config: &Config, options: Options) -> Result<Telemetry, String> {
-    let fields = &config.config.metrics.fields.add;
-    let metric_fields = fields
-        .iter()
-        .map(|(name, source)| {
-            Expr::compile(source).map_err(|e| format!("config.metrics.fields.add.{name}: {e}"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let metrics = Metrics::new(fields.keys().cloned().collect());
-    let log = AccessLog::new(&config.config.logging, options.log_format, options.log_sink)
-        .map_err(|e| format!("config.logging: {e}"))?;
-    let max_label_values = config.config.metrics.max_label_values;
-    Ok(Telemetry::new(metrics, log, metric_fields, max_label_values))
-}
-
-fn build_limits(config: &Config) -> Result<RateLimits, String> {
-    let clock = Arc::new(SystemClock::new());
-    let limiter: Arc<dyn RateLimiter> = Arc::new(LocalLimiter::new(clock));
-    let limits = RateLimits::new(&config.llm.policies.local_rate_limit, limiter)?;
-    let key_token_limits = config.llm.policies.api_key.as_ref().is_some_and(|policy| {
-        policy
-            .keys
-            .iter()
-            .any(|k| k.limits.tpm.is_some() || k.limits.tpd.is_some())
-    });
-    if limits.has_token_rules() || key_token_limits || config.config.database.is_some() {
-        // Loading the tokenizer takes a moment: not on the first limited request.
-        crate::tokens::warm_up();
-    }
-    Ok(limits)
-}
-
-fn load_tls(tls: &TlsConfig) -> Result<TlsAcceptor, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_file_iter(&tls.cert)
-        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("llm.tls.cert: cannot read {:?}: {e}", tls.cert))?;
-    if certs.is_empty() {
-        return Err(format!("llm.tls.cert: no certificate in {:?}", tls.cert));
-    }
-    let key = PrivateKeyDer::from_pem_file(&tls.key)
-        .map_err(|e| format!("llm.tls.key: cannot read {:?}: {e}", tls.key))?;
-    let mut server = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("llm.tls: {e}"))?;
-    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(server)))
-}
-
-/// rustls needs one process-wide crypto provider; a second install is harmless.
-fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+/// The apiKey policy. With a key database but no policy, keys are required (strict): a gateway
+/// that hands out keys should not also serve callers without one.
+fn build_auth(config: &Config) -> Result<Option<Authenticator>, String> {
+    let policy = match (&config.llm.policies.api_key, &config.config.database) {
+        (Some(policy), _) => policy.clone(),
+        (None, Some(_)) => ApiKeyPolicy {
+            mode: ApiKeyMode::Strict,
+            keys: Vec::new(),
+        },
+        (None, None) => return Ok(None),
+    };
+    Authenticator::from_policy(&policy).map(Some)
 }
