@@ -112,7 +112,7 @@ fn run(config: Config, options: Options) -> Result<(), String> {
         let mut signals = Signals::new()?;
         let gateway = Gateway::build(&config, options)?;
         let listeners = Listeners::bind(&config).await.map_err(|e| e.to_string())?;
-        let running = gateway.start(listeners).map_err(|e| e.to_string())?;
+        let running = gateway.start(listeners).await.map_err(|e| e.to_string())?;
         tracing::info!(
             llm = %running.llm_addr,
             stats = ?running.stats_addr,

@@ -168,8 +168,12 @@ impl Gateway {
         let (stop, stop_rx) = watch::channel(false);
         let ready = Arc::new(AtomicBool::new(false));
         let keys = self.control.open_keys(stop_rx.clone()).await?;
-        if let (Some(keys), Some(auth)) = (&keys, self.proxy.auth.take()) {
-            self.proxy.auth = Some(auth.with_dynamic(control::key_lookup(keys)));
+        if let Some(keys) = &keys {
+            self.proxy.auth = self
+                .proxy
+                .auth
+                .take()
+                .map(|auth| auth.with_dynamic(control::key_lookup(keys)));
         }
         let proxy = Arc::new(self.proxy);
         if let Some(listener) = listeners.admin {

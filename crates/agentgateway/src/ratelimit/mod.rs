@@ -11,10 +11,11 @@
 //!   a bucket may go negative (debt) when a response used more than was estimated.
 //! - Parallel demands hold a slot until the [`Admission`] is dropped, on every exit path.
 
-// SKELETON: the public API below is the contract; the implementation is being written.
-
+mod bucket;
 pub mod headers;
 pub mod local;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,15 +109,23 @@ pub trait RateLimiter: Send + Sync {
 /// its parallel slots (released on drop, whatever the exit path).
 pub struct Admission {
     limiter: Option<Arc<dyn RateLimiter>>,
+    /// Token buckets and the units taken from each.
     reserved: Vec<(BucketKey, BucketSpec, u64)>,
     slots: Vec<BucketKey>,
     statuses: Vec<LimitStatus>,
+    settled: bool,
 }
 
 impl Admission {
     /// Nothing to hold (no limit applied).
     pub fn none() -> Admission {
-        todo!()
+        Admission {
+            limiter: None,
+            reserved: Vec::new(),
+            slots: Vec::new(),
+            statuses: Vec::new(),
+            settled: true,
+        }
     }
 
     /// Asks `limiter` for every demand; the returned admission holds what was taken.
@@ -124,8 +133,26 @@ impl Admission {
         limiter: &Arc<dyn RateLimiter>,
         demands: &[Demand],
     ) -> Result<Admission, Limited> {
-        let _ = (limiter, demands);
-        todo!()
+        let statuses = limiter.acquire(demands).await?;
+        let mut admission = Admission {
+            limiter: Some(limiter.clone()),
+            reserved: Vec::new(),
+            slots: Vec::new(),
+            statuses,
+            settled: false,
+        };
+        for demand in demands {
+            match demand.kind {
+                LimitKind::Tokens => admission.reserved.push((
+                    demand.key.clone(),
+                    demand.spec,
+                    demand.amount.min(demand.spec.capacity),
+                )),
+                LimitKind::Parallel => admission.slots.push(demand.key.clone()),
+                LimitKind::Requests => {}
+            }
+        }
+        Ok(admission)
     }
 
     /// Bucket states after admission, for the response's `x-ratelimit-*` headers.
@@ -136,18 +163,32 @@ impl Admission {
     /// The true-up: `Some(actual)` replaces every token reservation by the tokens really used;
     /// `None` keeps the reservations as they are. Idempotent: only the first call has an effect.
     pub fn settle(&mut self, actual_tokens: Option<u64>) {
-        let _ = actual_tokens;
-        todo!()
+        if std::mem::replace(&mut self.settled, true) {
+            return;
+        }
+        let (Some(limiter), Some(actual)) = (&self.limiter, actual_tokens) else {
+            return;
+        };
+        let actual = i64::try_from(actual).unwrap_or(i64::MAX);
+        for (key, spec, taken) in &self.reserved {
+            let taken = i64::try_from(*taken).unwrap_or(i64::MAX);
+            let delta = taken.saturating_sub(actual);
+            if delta != 0 {
+                limiter.adjust(key, *spec, delta);
+            }
+        }
     }
 }
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        // releases every parallel slot
+        if let Some(limiter) = &self.limiter {
+            self.slots.drain(..).for_each(|key| limiter.release(&key));
+        }
     }
 }
 
-/// A monotonic clock; tests drive a [`ManualClock`].
+/// A monotonic clock; tests drive a [`local::ManualClock`].
 pub trait Clock: Send + Sync {
     /// Time since an arbitrary fixed origin.
     fn now(&self) -> Duration;
