@@ -1,0 +1,156 @@
+//! What auth and rate limits cost on the request path, with warm state (issue 3's budget:
+//! under 2 µs per request). Run: `cargo bench -p agentgateway --bench request_path`.
+//!
+//! - `auth/static_10k`: find the caller among 10,000 keys from `Authorization: Bearer`.
+//! - `limits/admit_settle`: a per-user `localRateLimit` rule (CEL key) plus the key's own rpm and
+//!   maxParallel, on a limiter already holding 10,000 users' buckets; admit, settle, release.
+//! - `auth_and_limits`: both, as one request does them.
+//! - `tokens/estimate_1k`: the tiktoken estimate of a ~1 KB chat request, which only requests
+//!   under a token limit pay.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentgateway::auth::Authenticator;
+use agentgateway::config::{ApiKeyEntry, ApiKeyMode, ApiKeyPolicy, LocalRateLimit, RateLimitType};
+use agentgateway::identity::KeyLimits;
+use agentgateway::limits::RateLimits;
+use agentgateway::ratelimit::local::{LocalLimiter, SystemClock};
+use agentgateway::record::{ListenerInfo, RequestRecord};
+use criterion::{criterion_group, criterion_main, Criterion};
+use futures_util::FutureExt;
+
+const KEYS: usize = 10_000;
+
+fn policy() -> ApiKeyPolicy {
+    let keys = (0..KEYS)
+        .map(|i| {
+            let mut metadata = serde_json::Map::new();
+            metadata.insert("user".into(), format!("user-{i}").into());
+            ApiKeyEntry {
+                key: Some(format!("sk-bench-{i:08}")),
+                key_hash: None,
+                name: None,
+                metadata,
+                allowed_models: None,
+                limits: KeyLimits {
+                    rpm: Some(1_000_000_000),
+                    max_parallel: Some(64),
+                    ..KeyLimits::default()
+                },
+            }
+        })
+        .collect();
+    ApiKeyPolicy {
+        mode: ApiKeyMode::Strict,
+        keys,
+    }
+}
+
+fn limits() -> RateLimits {
+    let rule = LocalRateLimit {
+        kind: RateLimitType::Requests,
+        max_tokens: 1_000_000_000,
+        tokens_per_fill: None,
+        fill_interval: Duration::from_secs(60),
+        key: Some("apiKey.user".into()),
+    };
+    let limiter = Arc::new(LocalLimiter::new(Arc::new(SystemClock::new())));
+    RateLimits::new(&[rule], limiter).expect("valid rule")
+}
+
+fn record() -> RequestRecord {
+    let (parts, ()) = http::Request::builder()
+        .method("POST")
+        .uri("/v1/chat/completions")
+        .body(())
+        .expect("static request")
+        .into_parts();
+    let listener = Arc::new(ListenerInfo {
+        bind: "4000".into(),
+        gateway: "bind/4000".into(),
+        listener: "llm".into(),
+    });
+    RequestRecord::new(listener, "127.0.0.1:5000".parse().expect("addr"), &parts)
+}
+
+fn headers(i: usize) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    let value = format!("Bearer sk-bench-{i:08}");
+    headers.insert("authorization", value.parse().expect("header"));
+    headers
+}
+
+/// One request's auth + limits; the admission is settled and released as `finish` would.
+fn request(auth: &Authenticator, limits: &RateLimits, headers: &http::HeaderMap) {
+    let mut rec = record();
+    rec.identity = auth.authenticate(headers).expect("known key");
+    limits
+        .admit(&mut rec, b"{}", "gpt-4o-mini")
+        .now_or_never()
+        .expect("the local limiter never waits")
+        .expect("limits are generous");
+    if let Some(mut admission) = rec.admission.0.take() {
+        admission.settle(Some(18));
+    }
+    black_box(rec);
+}
+
+fn bench(c: &mut Criterion) {
+    let auth = Authenticator::from_policy(&policy()).expect("valid policy");
+    let limits = limits();
+    let all: Vec<http::HeaderMap> = (0..KEYS).map(headers).collect();
+    // Warm: every user's buckets exist, as on a gateway that has been serving a while.
+    all.iter().for_each(|h| request(&auth, &limits, h));
+
+    let mut i = 0;
+    c.bench_function("auth/static_10k", |b| {
+        b.iter(|| {
+            i = (i + 7919) % KEYS;
+            black_box(auth.authenticate(&all[i]).expect("known key"))
+        })
+    });
+    c.bench_function("limits/admit_settle", |b| {
+        let identity = auth.authenticate(&all[42]).expect("known key");
+        b.iter(|| {
+            let mut rec = record();
+            rec.identity = identity.clone();
+            let admitted = limits.admit(&mut rec, b"{}", "gpt-4o-mini").now_or_never();
+            black_box(admitted);
+            if let Some(mut admission) = rec.admission.0.take() {
+                admission.settle(Some(18));
+            }
+        })
+    });
+    c.bench_function("record/new", |b| b.iter(|| black_box(record())));
+    c.bench_function("auth_and_limits", |b| {
+        b.iter(|| {
+            i = (i + 7919) % KEYS;
+            request(&auth, &limits, &all[i])
+        })
+    });
+    let chat = chat_1k();
+    agentgateway::tokens::warm_up();
+    c.bench_function("tokens/estimate_1k", |b| {
+        b.iter(|| black_box(agentgateway::tokens::estimate_request_tokens(&chat, "gpt-4o")))
+    });
+}
+
+fn chat_1k() -> Vec<u8> {
+    let sentence = "The quick brown fox jumps over the lazy dog while the gateway counts tokens. ";
+    let content = sentence.repeat(12);
+    serde_json::json!({
+        "model": "gpt-4o",
+        "max_tokens": 256,
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": content},
+        ]
+    })
+    .to_string()
+    .into_bytes()
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
