@@ -8,6 +8,8 @@
 //! - [`server`]: listeners (HTTP/1.1 + h2c, optional TLS), readiness, stats, graceful drain.
 //! - [`proxy`]: the request path as named stages: classify, authenticate, read, route, forward.
 //! - [`auth`]: API keys and the caller's [`auth::Identity`].
+//! - [`keys`]: dynamic virtual keys: the SQLite store, the in-memory cache the request path reads.
+//! - [`admin`]: the admin port: `/config_dump` and the virtual-key API (`/v1/keys`).
 //! - [`routing`]: model name -> model route (exact, then longest wildcard).
 //! - [`upstream`]: the pooled HTTPS client and the upstream request.
 //! - [`metered_body`]: the response body wrapper that forwards, meters, and finishes the record.
@@ -23,6 +25,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod accesslog;
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod errors;
@@ -30,6 +33,7 @@ pub mod exposition;
 pub mod expr;
 pub mod gateway;
 pub mod identity;
+pub mod keys;
 pub mod limits;
 pub mod metered_body;
 pub mod metrics;
