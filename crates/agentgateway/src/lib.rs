@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - [`config`]: the YAML config file: shape, `$VAR` expansion, validation.
+//! - [`cli`]: `agentgateway keys ...` (an admin API client) and the environment overrides.
 //! - [`gateway`]: builds the runtime state from a config and runs the listeners ([`gateway::Gateway::start`]).
 //! - [`server`]: listeners (HTTP/1.1 + h2c, optional TLS), readiness, stats, graceful drain.
 //! - [`proxy`]: the request path as named stages: classify, authenticate, read, route, forward.
@@ -27,6 +28,7 @@
 pub mod accesslog;
 pub mod admin;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod errors;
 pub mod exposition;

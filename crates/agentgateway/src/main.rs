@@ -1,18 +1,26 @@
-//! The `agentgateway` binary: parse the command line, load the config, run the library's gateway
-//! until SIGTERM/SIGINT, drain, exit 0. Diagnostics go to stderr; stdout carries only the access log.
+//! The `agentgateway` binary: parse the command line, then either serve (load the config, run the
+//! library's gateway until SIGTERM/SIGINT, drain, exit 0) or run a `keys` command against a
+//! running gateway's admin API ([`agentgateway::cli`]). When serving, diagnostics go to stderr
+//! and stdout carries only the access log.
 
 #![deny(clippy::unwrap_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use agentgateway::config::{Config, LogFormat};
 use agentgateway::gateway::{Gateway, Listeners, Options};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// An LLM gateway: OpenAI-compatible proxy that meters every token.
 #[derive(Parser)]
-#[command(name = "agentgateway", version, about)]
+#[command(
+    name = "agentgateway",
+    version,
+    about,
+    subcommand_negates_reqs = true,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     /// Config file (YAML).
     #[arg(
@@ -20,17 +28,38 @@ struct Cli {
         short_alias = 'c',
         long = "file",
         alias = "config",
-        value_name = "FILE"
+        value_name = "FILE",
+        required = true
     )]
-    file: PathBuf,
+    file: Option<PathBuf>,
     /// Check the config and exit 0 (valid) or 1 (with the problem on stderr).
     #[arg(long)]
     validate_only: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage virtual keys through a running gateway's admin API.
+    Keys(agentgateway::cli::KeysArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match load(&cli) {
+    match (cli.command, cli.file) {
+        (Some(Command::Keys(args)), _) => agentgateway::cli::keys::run(args),
+        (None, Some(file)) => serve(&file, cli.validate_only),
+        // clap already requires --file unless a subcommand is given.
+        (None, None) => {
+            eprintln!("error: --file is required");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(file: &Path, validate_only: bool) -> ExitCode {
+    let config = match load(file) {
         Ok(config) => config,
         Err(message) => {
             eprintln!("error: {message}");
@@ -48,14 +77,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if cli.validate_only {
+    if validate_only {
         return match Gateway::build(&config, options) {
             Ok(_) => {
-                eprintln!("{}: configuration is valid", cli.file.display());
+                eprintln!("{}: configuration is valid", file.display());
                 ExitCode::SUCCESS
             }
             Err(message) => {
-                eprintln!("error: {}: {message}", cli.file.display());
+                eprintln!("error: {}: {message}", file.display());
                 ExitCode::FAILURE
             }
         };
@@ -69,17 +98,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(cli: &Cli) -> Result<Config, String> {
-    let mut config = Config::load(&cli.file).map_err(|e| e.to_string())?;
-    for (var, slot) in [
-        ("STATS_ADDR", &mut config.config.stats_addr),
-        ("READINESS_ADDR", &mut config.config.readiness_addr),
-        ("ADMIN_ADDR", &mut config.config.admin_addr),
-    ] {
-        if let Ok(value) = std::env::var(var) {
-            *slot = Some(value.parse().map_err(|e| format!("{var}={value:?}: {e}"))?);
-        }
-    }
+fn load(file: &Path) -> Result<Config, String> {
+    let mut config = Config::load(file).map_err(|e| e.to_string())?;
+    agentgateway::cli::env::apply_env(&mut config, &|name| std::env::var(name).ok())?;
     Ok(config)
 }
 

@@ -5,7 +5,9 @@
 //! names the field path (and, for parse errors, the line). The types here are plain data; the
 //! runtime structures the request path uses (routes, key tables, compiled CEL) are built from them
 //! by [`crate::gateway`] so that `--validate-only` exercises exactly what a real start does.
+//! Serializing them is the admin API's `/config_dump` ([`config_dump`]), with secrets redacted.
 
+mod dump;
 mod duration;
 mod expand;
 mod validate;
@@ -15,8 +17,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use indexmap::IndexMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+pub use dump::{config_dump, format_duration, REDACTED};
 pub use duration::parse_duration;
 pub(crate) use validate::{check_base_url, parse_key_hash};
 
@@ -39,7 +42,7 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Config {
     #[serde(default)]
@@ -48,40 +51,53 @@ pub struct Config {
 }
 
 /// Process-wide settings: where the side ports listen, and how requests are logged and metered.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct GlobalConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stats_addr: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub readiness_addr: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_addr: Option<SocketAddr>,
     /// Bearer token the admin API requires (ours); `$AGW_ADMIN_TOKEN` when unset. Without one the
     /// admin API only listens on loopback.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<Secret>,
     /// Where dynamic virtual keys live (ours): a SQLite file path (or `sqlite:` URL), created on
     /// first start. Without it only the config's static keys exist.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
     #[serde(default)]
     pub logging: LoggingConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
     /// How long in-flight requests may take to finish after SIGTERM (ours; default 30s).
-    #[serde(default, with = "duration::option")]
+    #[serde(
+        default,
+        deserialize_with = "duration::option::deserialize",
+        serialize_with = "dump::option_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub drain_timeout: Option<Duration>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LoggingConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<LogFormat>,
     /// Level of the diagnostics on stderr (`error`..`trace`); the access log is not affected.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub level: Option<String>,
     /// CEL: only requests for which this is true are logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
     #[serde(default)]
     pub fields: LogFields,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -89,7 +105,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogFields {
     /// Extra fields, name -> CEL expression, in the order written.
@@ -100,7 +116,7 @@ pub struct LogFields {
     pub remove: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricsConfig {
@@ -108,10 +124,11 @@ pub struct MetricsConfig {
     pub fields: MetricFields,
     /// Cardinality bound (ours): each custom label keeps its first N distinct values; later
     /// ones are reported as `other`. Unset: unbounded.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_label_values: Option<usize>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricFields {
     /// Extra labels on the gen_ai metrics, label name -> CEL expression.
@@ -120,17 +137,19 @@ pub struct MetricFields {
 }
 
 /// The LLM listener and what it routes to.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LlmConfig {
     #[serde(default = "default_port")]
     pub port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
     #[serde(default)]
     pub policies: Policies,
     #[serde(default)]
     pub models: Vec<ModelConfig>,
     /// Largest accepted request body in bytes (ours; default 16 MiB); larger bodies get 413.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_request_body_bytes: Option<usize>,
     #[serde(default)]
     pub timeouts: Timeouts,
@@ -140,7 +159,7 @@ fn default_port() -> u16 {
     4000
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TlsConfig {
     pub cert: String,
@@ -149,24 +168,45 @@ pub struct TlsConfig {
 
 /// Upstream timeouts (ours). A model may take minutes to start streaming, so the first-byte
 /// default is generous; connecting should be quick.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Timeouts {
-    #[serde(default, with = "duration::option")]
+    #[serde(
+        default,
+        deserialize_with = "duration::option::deserialize",
+        serialize_with = "dump::option_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub connect: Option<Duration>,
-    #[serde(default, with = "duration::option")]
+    #[serde(
+        default,
+        deserialize_with = "duration::option::deserialize",
+        serialize_with = "dump::option_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub first_byte: Option<Duration>,
     /// Longest silence between upstream body chunks (e.g. a stalled stream).
-    #[serde(default, with = "duration::option")]
+    #[serde(
+        default,
+        deserialize_with = "duration::option::deserialize",
+        serialize_with = "dump::option_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub idle: Option<Duration>,
     /// How long a client may take to send its request body (408 beyond).
-    #[serde(default, with = "duration::option")]
+    #[serde(
+        default,
+        deserialize_with = "duration::option::deserialize",
+        serialize_with = "dump::option_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_body: Option<Duration>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Policies {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key: Option<ApiKeyPolicy>,
     #[serde(default)]
     pub local_rate_limit: Vec<LocalRateLimit>,
@@ -174,7 +214,7 @@ pub struct Policies {
 
 /// One token bucket (agentgateway's `localRateLimit` entry), plus our `key`: a CEL expression
 /// whose value picks the bucket, so each user (team, model...) gets its own.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LocalRateLimit {
     #[serde(rename = "type", default)]
@@ -182,14 +222,19 @@ pub struct LocalRateLimit {
     /// Bucket size: the burst.
     pub max_tokens: u64,
     /// Added every `fillInterval` (default: `maxTokens`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tokens_per_fill: Option<u64>,
-    #[serde(with = "duration::required")]
+    #[serde(
+        deserialize_with = "duration::required::deserialize",
+        serialize_with = "dump::duration"
+    )]
     pub fill_interval: Duration,
     /// CEL: one bucket per distinct value; absent means one bucket shared by every caller.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RateLimitType {
     #[default]
@@ -197,7 +242,7 @@ pub enum RateLimitType {
     Tokens,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ApiKeyPolicy {
     #[serde(default)]
@@ -208,7 +253,7 @@ pub struct ApiKeyPolicy {
 
 /// `strict`: a valid key is required. `optional`: a key, if present, must be valid.
 /// `permissive`: a valid key identifies the caller; an invalid or missing one is let through anonymously.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ApiKeyMode {
     #[default]
@@ -217,17 +262,24 @@ pub enum ApiKeyMode {
     Permissive,
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ApiKeyEntry {
+    #[serde(
+        serialize_with = "dump::option_secret",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub key: Option<String>,
     /// `sha256:<64 hex>`: lets a config hold no secret at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key_hash: Option<String>,
     /// Shown as `apiKey.name` in CEL; defaults to the metadata's `name`, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// Models this key may use (ours): exact, `prefix*`, `*suffix`; absent means all.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_models: Option<Vec<String>>,
     /// Per-key limits (ours), as for dynamic keys.
     #[serde(default)]
@@ -242,6 +294,13 @@ pub struct Secret(pub String);
 impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl Serialize for Secret {
+    // The value itself never leaves the process: a config dump only says that one is set.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(REDACTED)
     }
 }
 
@@ -265,7 +324,7 @@ impl std::fmt::Debug for ApiKeyEntry {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ModelConfig {
     /// What clients ask for: an exact name, `*`, or a `prefix*` wildcard.
@@ -275,7 +334,7 @@ pub struct ModelConfig {
     pub params: ModelParams,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum ProviderKind {
     #[serde(rename = "openAI", alias = "openai")]
     OpenAi,
@@ -296,11 +355,20 @@ impl ProviderKind {
     }
 }
 
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ModelParams {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    #[serde(
+        serialize_with = "dump::option_secret",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub api_key: Option<String>,
+    #[serde(
+        serialize_with = "dump::option_url",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub base_url: Option<String>,
 }
 
