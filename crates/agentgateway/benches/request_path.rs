@@ -133,7 +133,11 @@ fn bench(c: &mut Criterion) {
     let chat = chat_1k();
     agentgateway::tokens::warm_up();
     c.bench_function("tokens/estimate_1k", |b| {
-        b.iter(|| black_box(agentgateway::tokens::estimate_request_tokens(&chat, "gpt-4o")))
+        b.iter(|| {
+            black_box(agentgateway::tokens::estimate_request_tokens(
+                &chat, "gpt-4o",
+            ))
+        })
     });
 }
 

@@ -676,6 +676,7 @@ async fn binary_serves_the_local_example_and_exits_0_on_sigterm() {
         .env("LOCAL_LLM_BASE_URL", fake.base_url())
         .env("STATS_ADDR", stats.to_string())
         .env("READINESS_ADDR", readiness.to_string())
+        .env("ADMIN_ADDR", "127.0.0.1:0")
         .env_remove("RUST_LOG")
         .env_remove("LOG_FORMAT")
         .stdout(Stdio::piped())

@@ -97,6 +97,7 @@ async fn openai_python_sdk_through_the_built_binary() {
         .env("LOCAL_LLM_BASE_URL", fake.base_url())
         .env("STATS_ADDR", format!("127.0.0.1:{stats}"))
         .env("READINESS_ADDR", format!("127.0.0.1:{ready}"))
+        .env("ADMIN_ADDR", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

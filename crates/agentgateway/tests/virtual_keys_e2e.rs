@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -13,7 +13,7 @@ use support::gateway::{config_with_upstream, TestGateway};
 
 const TOKEN: &str = "admin-secret-token-1234";
 
-fn yaml(db: &PathBuf) -> String {
+fn yaml(db: &Path) -> String {
     format!(
         r#"
 config:

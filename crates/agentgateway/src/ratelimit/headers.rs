@@ -53,7 +53,7 @@ pub fn format_reset(d: Duration) -> String {
     let millis = d.as_millis();
     if millis < 1000 {
         // Round sub-millisecond waits up: "0ms" would tell a client it may retry at once.
-        let ms = millis + u128::from(d.subsec_nanos() % 1_000_000 > 0);
+        let ms = millis + u128::from(!d.subsec_nanos().is_multiple_of(1_000_000));
         return format!("{ms}ms");
     }
     let total_secs = d.as_secs();
