@@ -7,8 +7,13 @@
 //! - [`cli`]: `agentgateway keys ...` (an admin API client) and the environment overrides.
 //! - [`gateway`]: builds the runtime state from a config and runs the listeners ([`gateway::Gateway::start`]).
 //! - [`server`]: listeners (HTTP/1.1 + h2c, optional TLS), readiness, stats, graceful drain.
-//! - [`proxy`]: the request path as named stages: classify, authenticate, read, route, forward.
-//! - [`auth`]: API keys and the caller's [`auth::Identity`].
+//! - [`proxy`]: the request path as named stages: classify, authenticate, read, allow, route,
+//!   limit, forward.
+//! - [`auth`]: API keys (static, then dynamic) -> the caller's [`identity::Identity`].
+//! - [`identity`]: who the caller is, its model allow-list and per-key limits.
+//! - [`limits`]: which rate limits apply to a request, as demands on the limiter.
+//! - [`ratelimit`]: token buckets behind the `RateLimiter` trait; OpenAI rate-limit headers.
+//! - [`tokens`]: tiktoken input estimates for token limits.
 //! - [`keys`]: dynamic virtual keys: the SQLite store, the in-memory cache the request path reads.
 //! - [`admin`]: the admin port: `/config_dump` and the virtual-key API (`/v1/keys`).
 //! - [`routing`]: model name -> model route (exact, then longest wildcard).
