@@ -71,6 +71,7 @@ impl StaticKeys {
                 metadata: entry.metadata.clone(),
                 allowed_models,
                 limits: entry.limits,
+                limit_demands: Default::default(),
                 expires_at: None,
             };
             if by_digest.insert(digest, Arc::new(identity)).is_some() {

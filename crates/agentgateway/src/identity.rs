@@ -5,9 +5,11 @@
 //! Static config keys and dynamic (database) keys both resolve to this one type, so metrics
 //! labels, log fields, CEL `apiKey.*`, rate limits and allow-lists never care where a key came from.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
+
+use crate::ratelimit::Demand;
 
 /// The authenticated caller. Never holds the key itself, only facts about it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -24,6 +26,9 @@ pub struct Identity {
     pub limits: KeyLimits,
     /// Unix seconds after which the key no longer authenticates.
     pub expires_at: Option<i64>,
+    /// The rate-limit demands of `limits`, built on first use: an identity is shared by every
+    /// request made with its key, so the bucket names are not formatted per request.
+    pub limit_demands: OnceLock<Arc<[Demand]>>,
 }
 
 impl Identity {
@@ -32,6 +37,15 @@ impl Identity {
         self.allowed_models
             .as_ref()
             .is_none_or(|patterns| patterns.matches(model))
+    }
+
+    /// The demands of this key's own limits (see [`crate::limits::key_demands`]).
+    pub fn limit_demands(&self) -> &Arc<[Demand]> {
+        self.limit_demands.get_or_init(|| {
+            let mut demands = Vec::new();
+            crate::limits::key_demands(&self.id, &self.limits, &mut demands);
+            demands.into()
+        })
     }
 
     /// Whether the key has expired at `now` (unix seconds).

@@ -107,7 +107,11 @@ impl RateLimits {
                 Some(expr) => {
                     let value = expr.eval_string(record);
                     let value = value.as_deref().unwrap_or(NO_VALUE);
-                    format!("{}/{value}", rule.name).into()
+                    let mut key = String::with_capacity(rule.name.len() + 1 + value.len());
+                    key.push_str(&rule.name);
+                    key.push('/');
+                    key.push_str(value);
+                    key.into()
                 }
             };
             demands.push(Demand {
@@ -118,7 +122,7 @@ impl RateLimits {
             });
         }
         if let Some(identity) = record.identity.as_deref() {
-            key_demands(&identity.id, &identity.limits, &mut demands);
+            demands.extend(identity.limit_demands().iter().cloned());
         }
         demands
     }

@@ -48,6 +48,7 @@ impl KeyRecord {
             metadata: self.metadata.clone(),
             allowed_models: self.allowed_models.clone(),
             limits: self.limits,
+            limit_demands: Default::default(),
             expires_at: self.expires_at,
         }
     }

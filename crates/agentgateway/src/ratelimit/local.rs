@@ -5,7 +5,6 @@
 //! Memory stays bounded under a flood of distinct keys: a full bucket with no slot in use is the
 //! same as no bucket at all, so each shard periodically drops those.
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,16 +24,21 @@ const MIN_SWEEP: usize = 256;
 /// cannot predict; a second is the usual length of a short completion.
 const PARALLEL_RETRY: Duration = Duration::from_secs(1);
 
+/// Bucket keys are short strings hashed several times per request: foldhash is several times
+/// faster than SipHash on them, and its per-process random seed still keeps crafted keys from
+/// colliding on purpose.
+type Hasher = foldhash::fast::RandomState;
+
 struct Shard {
-    buckets: HashMap<BucketKey, Bucket>,
+    buckets: HashMap<BucketKey, Bucket, Hasher>,
     /// Requests in flight per parallel key; an entry at 0 is removed.
-    in_flight: HashMap<BucketKey, u64>,
+    in_flight: HashMap<BucketKey, u64, Hasher>,
     next_sweep: usize,
 }
 
 pub struct LocalLimiter {
     shards: Box<[Mutex<Shard>]>,
-    hasher: RandomState,
+    hasher: Hasher,
     clock: Arc<dyn Clock>,
 }
 
@@ -44,13 +48,13 @@ impl LocalLimiter {
             shards: (0..SHARDS)
                 .map(|_| {
                     Mutex::new(Shard {
-                        buckets: HashMap::new(),
-                        in_flight: HashMap::new(),
+                        buckets: HashMap::default(),
+                        in_flight: HashMap::default(),
                         next_sweep: MIN_SWEEP,
                     })
                 })
                 .collect(),
-            hasher: RandomState::new(),
+            hasher: Hasher::default(),
             clock,
         }
     }
@@ -78,8 +82,9 @@ impl LocalLimiter {
         self.len() == 0
     }
 
-    /// Takes one demand; on refusal, how long until it would fit.
-    fn take(&self, demand: &Demand, now: Duration) -> Result<(), Duration> {
+    /// Takes one demand and reports the bucket's state after it (read under the same lock);
+    /// on refusal, how long until it would fit.
+    fn take(&self, demand: &Demand, now: Duration) -> Result<LimitStatus, Duration> {
         let mut shard = self.shard(&demand.key);
         if shard.buckets.len() >= shard.next_sweep {
             sweep(&mut shard, now);
@@ -91,11 +96,22 @@ impl LocalLimiter {
                     return Err(PARALLEL_RETRY);
                 }
                 *count += 1;
-                Ok(())
+                Ok(LimitStatus {
+                    kind: demand.kind,
+                    limit: demand.spec.capacity,
+                    remaining: demand.spec.capacity - *count,
+                    reset: Duration::ZERO,
+                })
             }
             LimitKind::Requests | LimitKind::Tokens => {
                 let bucket = bucket(&mut shard, demand, now);
-                bucket.take(demand.amount)
+                bucket.take(demand.amount)?;
+                Ok(LimitStatus {
+                    kind: demand.kind,
+                    limit: demand.spec.capacity,
+                    remaining: bucket.remaining(),
+                    reset: bucket.reset(),
+                })
             }
         }
     }
@@ -144,17 +160,21 @@ impl LocalLimiter {
 
     fn acquire_now(&self, demands: &[Demand]) -> Result<Vec<LimitStatus>, Limited> {
         let now = self.clock.now();
+        let mut statuses = Vec::with_capacity(demands.len());
         for (i, demand) in demands.iter().enumerate() {
-            if let Err(retry_after) = self.take(demand, now) {
-                demands[..i].iter().for_each(|taken| self.untake(taken));
-                return Err(Limited {
-                    kind: demand.kind,
-                    retry_after,
-                    statuses: self.statuses(demands),
-                });
+            match self.take(demand, now) {
+                Ok(status) => statuses.push(status),
+                Err(retry_after) => {
+                    demands[..i].iter().for_each(|taken| self.untake(taken));
+                    return Err(Limited {
+                        kind: demand.kind,
+                        retry_after,
+                        statuses: self.statuses(demands),
+                    });
+                }
             }
         }
-        Ok(self.statuses(demands))
+        Ok(statuses)
     }
 
     fn statuses(&self, demands: &[Demand]) -> Vec<LimitStatus> {
@@ -166,10 +186,15 @@ impl LocalLimiter {
 }
 
 fn bucket<'s>(shard: &'s mut Shard, demand: &Demand, now: Duration) -> &'s mut Bucket {
+    // Look up before inserting: the common case then clones no key.
+    if !shard.buckets.contains_key(&demand.key) {
+        let fresh = Bucket::new(demand.spec, now);
+        shard.buckets.insert(demand.key.clone(), fresh);
+    }
     let bucket = shard
         .buckets
-        .entry(demand.key.clone())
-        .or_insert_with(|| Bucket::new(demand.spec, now));
+        .get_mut(&demand.key)
+        .unwrap_or_else(|| unreachable!("inserted above"));
     bucket.refill(demand.spec, now);
     bucket
 }
