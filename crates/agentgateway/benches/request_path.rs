@@ -4,7 +4,9 @@
 //! - `auth/static_10k`: find the caller among 10,000 keys from `Authorization: Bearer`.
 //! - `limits/admit_settle`: a per-user `localRateLimit` rule (CEL key) plus the key's own rpm and
 //!   maxParallel, on a limiter already holding 10,000 users' buckets; admit, settle, release.
-//! - `auth_and_limits`: both, as one request does them.
+//! - `auth_and_limits`: both, as one request does them, round-robin over the 10,000 keys (each
+//!   request's key and buckets are cold in the CPU cache); `/one_key`: the same key every time.
+//! - `record/new`: the per-request record both benches create, to subtract.
 //! - `tokens/estimate_1k`: the tiktoken estimate of a ~1 KB chat request, which only requests
 //!   under a token limit pay.
 
@@ -133,6 +135,10 @@ fn bench(c: &mut Criterion) {
         })
     });
     c.bench_function("record/new", |b| b.iter(|| black_box(record())));
+    c.bench_function("auth_and_limits/one_key", |b| {
+        headers.insert(http::header::AUTHORIZATION, values[42].clone());
+        b.iter(|| request(&auth, &limits, &headers))
+    });
     c.bench_function("auth_and_limits", |b| {
         b.iter(|| {
             i = (i + 7919) % KEYS;

@@ -251,6 +251,47 @@ mod tests {
         assert_eq!(permissive.authenticate(&bad), Ok(None));
     }
 
+    /// A dynamic store holding one key, for the lookup order and expiry checks.
+    struct OneKey(Arc<Identity>);
+
+    impl KeyLookup for OneKey {
+        fn lookup(&self, presented: &KeyDigest) -> Option<Arc<Identity>> {
+            (*presented == digest("sk-agw-dynamic")).then(|| self.0.clone())
+        }
+    }
+
+    #[test]
+    fn dynamic_keys_are_asked_after_static_ones_and_expire() {
+        let live = Identity {
+            id: "key_live".into(),
+            expires_at: Some(unix_now() + 3600),
+            ..Identity::default()
+        };
+        let auth = Authenticator::from_policy(&policy(ApiKeyMode::Strict))
+            .unwrap()
+            .with_dynamic(Arc::new(OneKey(Arc::new(live))));
+        let dynamic = headers("authorization", "Bearer sk-agw-dynamic");
+        assert_eq!(
+            auth.authenticate(&dynamic).unwrap().unwrap().id.as_ref(),
+            "key_live"
+        );
+        let alice = headers("authorization", "Bearer sk-alice");
+        assert_eq!(
+            auth.authenticate(&alice).unwrap().unwrap().id.as_ref(),
+            "static-0"
+        );
+
+        let expired = Identity {
+            id: "key_old".into(),
+            expires_at: Some(unix_now() - 1),
+            ..Identity::default()
+        };
+        let auth = Authenticator::from_policy(&policy(ApiKeyMode::Strict))
+            .unwrap()
+            .with_dynamic(Arc::new(OneKey(Arc::new(expired))));
+        assert_eq!(auth.authenticate(&dynamic), Err(AuthError::Invalid));
+    }
+
     #[test]
     fn non_bearer_authorization_is_not_a_key() {
         let auth = Authenticator::from_policy(&policy(ApiKeyMode::Strict)).unwrap();

@@ -306,3 +306,26 @@ async fn the_admin_api_needs_the_token_and_names_bad_fields() {
     }
     gw.shutdown().await;
 }
+
+#[test]
+fn an_exposed_admin_api_without_a_token_refuses_to_start() {
+    let yaml = r#"
+config:
+  adminAddr: 0.0.0.0:15000
+llm:
+  models:
+  - name: gpt-4o-mini
+    provider: openAI
+"#;
+    let config = agentgateway::config::Config::from_yaml(yaml, &|_| None).unwrap();
+    let err = agentgateway::Gateway::build(&config, agentgateway::Options::default())
+        .err()
+        .expect("must refuse");
+    assert!(
+        err.contains("config.adminAddr") && err.contains("adminToken"),
+        "{err}"
+    );
+    let loopback = yaml.replace("0.0.0.0", "127.0.0.1");
+    let config = agentgateway::config::Config::from_yaml(&loopback, &|_| None).unwrap();
+    assert!(agentgateway::Gateway::build(&config, agentgateway::Options::default()).is_ok());
+}
