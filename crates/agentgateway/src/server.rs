@@ -42,11 +42,7 @@ pub async fn serve_llm(
 ) {
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+    let builder = connection_builder();
     loop {
         tokio::select! {
             _ = stopped(&mut stop) => break,
@@ -119,8 +115,18 @@ fn serve_connection(
     }
 }
 
+/// HTTP/1.1 + h2c connections whose clients must send their headers within 30s (slowloris).
+pub(crate) fn connection_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    builder
+}
+
 /// Resolves once `stop` is true (or its sender is gone). The borrow guard never crosses an await.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopped| *stopped).await;
 }
 

@@ -17,6 +17,12 @@ fn chat(model: &str) -> String {
     format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#)
 }
 
+/// A chat completion for `model` with key `key`.
+async fn chat_as(gw: &TestGateway, key: &str, model: &str) -> reqwest::Response {
+    gw.post("/v1/chat/completions", Some(key), &chat(model))
+        .await
+}
+
 async fn start(yaml: &str) -> (FakeOpenAi, TestGateway) {
     let fake = FakeOpenAi::start().await;
     let gateway = TestGateway::start(&config_with_upstream(yaml, &fake.base_url())).await;
@@ -60,13 +66,7 @@ async fn one_user_is_limited_and_the_other_is_untouched() {
     let (fake, gw) = start(PER_USER).await;
     let mut remaining = Vec::new();
     for _ in 0..2 {
-        let ok = gw
-            .post(
-                "/v1/chat/completions",
-                Some("sk-alice"),
-                &chat("gpt-4o-mini"),
-            )
-            .await;
+        let ok = chat_as(&gw, "sk-alice", "gpt-4o-mini").await;
         assert_eq!(ok.status(), 200);
         assert_eq!(header(&ok, "x-ratelimit-limit-requests"), Some("2"));
         remaining.push(header(&ok, "x-ratelimit-remaining-requests").map(str::to_owned));
@@ -74,13 +74,7 @@ async fn one_user_is_limited_and_the_other_is_untouched() {
     }
     assert_eq!(remaining, [Some("1".to_owned()), Some("0".to_owned())]);
 
-    let limited = gw
-        .post(
-            "/v1/chat/completions",
-            Some("sk-alice"),
-            &chat("gpt-4o-mini"),
-        )
-        .await;
+    let limited = chat_as(&gw, "sk-alice", "gpt-4o-mini").await;
     assert_eq!(limited.status(), 429);
     let retry_after: u64 = header(&limited, "retry-after").unwrap().parse().unwrap();
     assert!(
@@ -107,9 +101,7 @@ async fn one_user_is_limited_and_the_other_is_untouched() {
     );
 
     for _ in 0..2 {
-        let bob = gw
-            .post("/v1/chat/completions", Some("sk-bob"), &chat("gpt-4o-mini"))
-            .await;
+        let bob = chat_as(&gw, "sk-bob", "gpt-4o-mini").await;
         assert_eq!(bob.status(), 200, "bob has his own bucket");
     }
 
@@ -183,13 +175,7 @@ llm:
 #[tokio::test]
 async fn token_limits_are_trued_up_with_the_real_usage_streams_included() {
     let (fake, gw) = start(PER_KEY).await;
-    let first = gw
-        .post(
-            "/v1/chat/completions",
-            Some("sk-tokens"),
-            &chat("gpt-4o-mini"),
-        )
-        .await;
+    let first = chat_as(&gw, "sk-tokens", "gpt-4o-mini").await;
     assert_eq!(first.status(), 200);
     assert_eq!(header(&first, "x-ratelimit-limit-tokens"), Some("40"));
     first.bytes().await.unwrap();
@@ -207,13 +193,7 @@ async fn token_limits_are_trued_up_with_the_real_usage_streams_included() {
     );
     gw.wait_for_log_lines(2).await;
 
-    let third = gw
-        .post(
-            "/v1/chat/completions",
-            Some("sk-tokens"),
-            &chat("gpt-4o-mini"),
-        )
-        .await;
+    let third = chat_as(&gw, "sk-tokens", "gpt-4o-mini").await;
     assert_eq!(third.status(), 429);
     let remaining: u64 = header(&third, "x-ratelimit-remaining-tokens")
         .unwrap()
@@ -255,26 +235,14 @@ async fn a_parallel_slot_is_released_when_the_client_goes_away() {
         })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let busy = gw
-        .post(
-            "/v1/chat/completions",
-            Some("sk-serial"),
-            &chat("gpt-4o-mini"),
-        )
-        .await;
+    let busy = chat_as(&gw, "sk-serial", "gpt-4o-mini").await;
     assert_eq!(busy.status(), 429, "the one slot is taken");
     assert!(hanging.await.unwrap().is_err(), "the client gave up");
 
     // The gateway notices the disconnect and gives the slot back.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let again = gw
-            .post(
-                "/v1/chat/completions",
-                Some("sk-serial"),
-                &chat("gpt-4o-mini"),
-            )
-            .await;
+        let again = chat_as(&gw, "sk-serial", "gpt-4o-mini").await;
         if again.status() == 200 {
             break;
         }
@@ -295,21 +263,13 @@ async fn a_parallel_slot_is_released_when_the_client_goes_away() {
 #[tokio::test]
 async fn allow_lists_refuse_other_models_and_filter_the_model_list() {
     let (fake, gw) = start(PER_KEY).await;
-    let refused = gw
-        .post("/v1/chat/completions", Some("sk-narrow"), &chat("o3"))
-        .await;
+    let refused = chat_as(&gw, "sk-narrow", "o3").await;
     assert_eq!(refused.status(), 403);
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "model_not_allowed");
     assert_eq!(body["error"]["type"], "permission_error");
     assert_eq!(fake.request_count(), 0);
-    let allowed = gw
-        .post(
-            "/v1/chat/completions",
-            Some("sk-narrow"),
-            &chat("gpt-4o-mini"),
-        )
-        .await;
+    let allowed = chat_as(&gw, "sk-narrow", "gpt-4o-mini").await;
     assert_eq!(allowed.status(), 200);
 
     let ids = |key: &'static str| {
@@ -385,9 +345,7 @@ llm:
 "#;
     let (_fake, gw) = start(yaml).await;
     for key in ["sk-a", "sk-b", "sk-c", "sk-a"] {
-        let response = gw
-            .post("/v1/chat/completions", Some(key), &chat("gpt-4o-mini"))
-            .await;
+        let response = chat_as(&gw, key, "gpt-4o-mini").await;
         assert_eq!(response.status(), 200);
     }
     gw.wait_for_log_lines(4).await;

@@ -25,8 +25,7 @@ use http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
@@ -83,14 +82,10 @@ pub async fn serve_admin(
 ) {
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+    let builder = crate::server::connection_builder();
     loop {
         tokio::select! {
-            _ = stopped(&mut stop) => break,
+            _ = crate::server::stopped(&mut stop) => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
@@ -118,11 +113,6 @@ pub async fn serve_admin(
         connections.abort_all();
     }
     while connections.join_next().await.is_some() {}
-}
-
-/// Resolves once `stop` is true or its sender is gone. The borrow guard never crosses an await.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
 // === impl Admin ===
