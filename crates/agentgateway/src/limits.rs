@@ -100,7 +100,8 @@ impl RateLimits {
     }
 
     fn demands(&self, record: &RequestRecord) -> Vec<Demand> {
-        let mut demands = Vec::with_capacity(self.rules.len() + 4);
+        // Allocates only when some limit applies: most gateways have none for most requests.
+        let mut demands = Vec::new();
         for rule in &self.rules {
             let key: BucketKey = match &rule.key {
                 None => rule.name.clone(),

@@ -61,20 +61,6 @@ fn redact_userinfo(url: &str) -> Cow<'_, str> {
 
 // === serde adapters named by the derives in `config/mod.rs` ===
 
-pub(super) fn duration<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_duration(*value))
-}
-
-pub(super) fn option_duration<S: Serializer>(
-    value: &Option<Duration>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(d) => duration(d, s),
-        None => s.serialize_none(),
-    }
-}
-
 pub(super) fn option_secret<S: Serializer>(
     value: &Option<String>,
     s: S,

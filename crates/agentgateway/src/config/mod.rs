@@ -75,8 +75,7 @@ pub struct GlobalConfig {
     /// How long in-flight requests may take to finish after SIGTERM (ours; default 30s).
     #[serde(
         default,
-        deserialize_with = "duration::option::deserialize",
-        serialize_with = "dump::option_duration",
+        with = "duration::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub drain_timeout: Option<Duration>,
@@ -173,31 +172,27 @@ pub struct TlsConfig {
 pub struct Timeouts {
     #[serde(
         default,
-        deserialize_with = "duration::option::deserialize",
-        serialize_with = "dump::option_duration",
+        with = "duration::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub connect: Option<Duration>,
     #[serde(
         default,
-        deserialize_with = "duration::option::deserialize",
-        serialize_with = "dump::option_duration",
+        with = "duration::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub first_byte: Option<Duration>,
     /// Longest silence between upstream body chunks (e.g. a stalled stream).
     #[serde(
         default,
-        deserialize_with = "duration::option::deserialize",
-        serialize_with = "dump::option_duration",
+        with = "duration::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub idle: Option<Duration>,
     /// How long a client may take to send its request body (408 beyond).
     #[serde(
         default,
-        deserialize_with = "duration::option::deserialize",
-        serialize_with = "dump::option_duration",
+        with = "duration::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub request_body: Option<Duration>,
@@ -224,10 +219,7 @@ pub struct LocalRateLimit {
     /// Added every `fillInterval` (default: `maxTokens`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokens_per_fill: Option<u64>,
-    #[serde(
-        deserialize_with = "duration::required::deserialize",
-        serialize_with = "dump::duration"
-    )]
+    #[serde(with = "duration::required")]
     pub fill_interval: Duration,
     /// CEL: one bucket per distinct value; absent means one bucket shared by every caller.
     #[serde(skip_serializing_if = "Option::is_none")]
