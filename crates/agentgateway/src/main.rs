@@ -138,6 +138,7 @@ fn run(config: Config, options: Options) -> Result<(), String> {
             llm = %running.llm_addr,
             stats = ?running.stats_addr,
             readiness = ?running.readiness_addr,
+            admin = ?running.admin_addr,
             "agentgateway listening"
         );
         signals.next().await;

@@ -322,3 +322,43 @@ async fn access_log_line_has_the_contract_keys_in_order() {
     assert_eq!(fake.requests()[0].header("x-request-id"), Some("req-123"));
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_openai_compatible_preset_is_metered_under_its_own_system_name() {
+    let fake = FakeOpenAi::start().await;
+    let yaml = r#"
+llm:
+  models:
+  - name: llama-3.3-70b-versatile
+    provider: groq
+    params: {baseUrl: '{upstream}', apiKey: gsk-test}
+"#;
+    let gw = TestGateway::start(&config_with_upstream(yaml, &fake.base_url())).await;
+    let response = gw
+        .post(
+            "/v1/chat/completions",
+            None,
+            &chat("llama-3.3-70b-versatile", ""),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        fake.requests()[0].header("authorization"),
+        Some("Bearer gsk-test")
+    );
+    let lines = gw.wait_for_log_lines(1).await;
+    assert!(
+        lines[0].contains("gen_ai.provider.name=groq"),
+        "{}",
+        lines[0]
+    );
+    let m = gw.metrics().await;
+    assert_eq!(
+        m.sum(
+            TOKENS,
+            &[("gen_ai_system", "groq"), ("gen_ai_token_type", "input")]
+        ),
+        11.0
+    );
+    gw.shutdown().await;
+}

@@ -10,6 +10,7 @@
 mod dump;
 mod duration;
 mod expand;
+mod provider;
 mod validate;
 
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use dump::{config_dump, format_duration, REDACTED};
 pub use duration::parse_duration;
+pub use provider::ProviderKind;
 pub(crate) use validate::{check_base_url, parse_key_hash};
 
 /// The default request body limit: large prompts (long contexts, base64 images) fit; abuse does not.
@@ -324,27 +326,6 @@ pub struct ModelConfig {
     pub provider: ProviderKind,
     #[serde(default)]
     pub params: ModelParams,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-pub enum ProviderKind {
-    #[serde(rename = "openAI", alias = "openai")]
-    OpenAi,
-}
-
-impl ProviderKind {
-    /// The OpenTelemetry `gen_ai.provider.name` value.
-    pub fn system(self) -> &'static str {
-        match self {
-            ProviderKind::OpenAi => "openai",
-        }
-    }
-
-    pub fn default_base_url(self) -> &'static str {
-        match self {
-            ProviderKind::OpenAi => "https://api.openai.com/v1",
-        }
-    }
 }
 
 #[derive(Clone, Default, Deserialize, Serialize)]
