@@ -112,7 +112,7 @@ impl KeyService {
             let mut failing = false;
             loop {
                 tokio::select! {
-                    _ = stopped(&mut stop) => break,
+                    _ = crate::server::stopped(&mut stop) => break,
                     _ = ticks.tick() => {}
                 }
                 match service.refresh().await {
@@ -157,9 +157,4 @@ impl KeyService {
             self.cache.apply(record);
         }
     }
-}
-
-/// Resolves once `stop` is true or its sender is gone. The borrow guard never crosses an await.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stopped| *stopped).await;
 }

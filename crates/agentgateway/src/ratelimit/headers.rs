@@ -10,13 +10,24 @@ use http::HeaderMap;
 
 use super::{LimitKind, LimitStatus};
 
+/// The three header names of each kind, built once.
+const REQUESTS: [HeaderName; 3] = [
+    HeaderName::from_static("x-ratelimit-limit-requests"),
+    HeaderName::from_static("x-ratelimit-remaining-requests"),
+    HeaderName::from_static("x-ratelimit-reset-requests"),
+];
+const TOKENS: [HeaderName; 3] = [
+    HeaderName::from_static("x-ratelimit-limit-tokens"),
+    HeaderName::from_static("x-ratelimit-remaining-tokens"),
+    HeaderName::from_static("x-ratelimit-reset-tokens"),
+];
+
 /// For each of requests and tokens, the most restrictive bucket (fewest units left; on a tie the
 /// longest reset) becomes the three headers. Parallel limits have no OpenAI header.
 pub fn insert_headers(headers: &mut HeaderMap, statuses: &[LimitStatus]) {
-    for (kind, suffix) in [
-        (LimitKind::Requests, "requests"),
-        (LimitKind::Tokens, "tokens"),
-    ] {
+    for (kind, [limit, remaining, reset]) in
+        [(LimitKind::Requests, REQUESTS), (LimitKind::Tokens, TOKENS)]
+    {
         let tightest = statuses
             .iter()
             .filter(|s| s.kind == kind)
@@ -24,17 +35,9 @@ pub fn insert_headers(headers: &mut HeaderMap, statuses: &[LimitStatus]) {
         let Some(status) = tightest else {
             continue;
         };
-        let values = [
-            ("limit", HeaderValue::from(status.limit)),
-            ("remaining", HeaderValue::from(status.remaining)),
-            ("reset", reset_value(status.reset)),
-        ];
-        for (what, value) in values {
-            let name = format!("x-ratelimit-{what}-{suffix}");
-            if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
-                headers.insert(name, value);
-            }
-        }
+        headers.insert(limit, HeaderValue::from(status.limit));
+        headers.insert(remaining, HeaderValue::from(status.remaining));
+        headers.insert(reset, reset_value(status.reset));
     }
 }
 
