@@ -18,6 +18,8 @@
 //! - [`sse`]: [`SseParser`], incremental Server-Sent Events framing for every provider.
 //! - [`stream`]: [`StreamMeter`] meters an SSE response stream and, when the gateway added
 //!   `include_usage` on its own, removes what the caller did not ask for.
+//! - [`translate`]: OpenAI Chat Completions <-> Anthropic Messages, requests, responses, streams
+//!   and errors, for clients of one API calling a model behind the other.
 //!
 //! # Example
 //! ```
@@ -59,6 +61,7 @@ pub mod operation;
 pub mod request;
 pub mod sse;
 pub mod stream;
+pub mod translate;
 pub mod usage;
 
 pub use json_meter::{summarize_json, JsonMeter};

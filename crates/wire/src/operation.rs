@@ -1,8 +1,9 @@
-//! The OpenAI-style operations the gateway proxies. It owns the small facts that differ per
-//! operation (telemetry name, upstream path, whether a response can stream) so that every other
-//! module and the gateway ask one place instead of matching on paths themselves.
+//! The LLM operations the gateway proxies (OpenAI's APIs and Anthropic's Messages). It owns the
+//! small facts that differ per operation (telemetry name, upstream path, whether a response can
+//! stream, whose wire format it speaks) so that every other module and the gateway ask one place
+//! instead of matching on paths themselves.
 
-/// Which OpenAI-style API a request targets.
+/// Which API a request targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
     /// `POST /v1/chat/completions`
@@ -13,6 +14,10 @@ pub enum Operation {
     Completions,
     /// `POST /v1/embeddings`
     Embeddings,
+    /// Anthropic `POST /v1/messages`
+    Messages,
+    /// Anthropic `POST /v1/messages/count_tokens`: no tokens are consumed, so none are metered.
+    CountTokens,
 }
 
 impl Operation {
@@ -20,9 +25,10 @@ impl Operation {
     /// conventions, so it shares `chat` with Chat Completions.
     pub fn otel_name(self) -> &'static str {
         match self {
-            Operation::ChatCompletions | Operation::Responses => "chat",
+            Operation::ChatCompletions | Operation::Responses | Operation::Messages => "chat",
             Operation::Completions => "text_completion",
             Operation::Embeddings => "embeddings",
+            Operation::CountTokens => "count_tokens",
         }
     }
 
@@ -34,12 +40,20 @@ impl Operation {
             Operation::Responses => "/responses",
             Operation::Completions => "/completions",
             Operation::Embeddings => "/embeddings",
+            Operation::Messages => "/messages",
+            Operation::CountTokens => "/messages/count_tokens",
         }
+    }
+
+    /// Whether the operation speaks Anthropic's wire format (usage fields, stream events,
+    /// error bodies) rather than OpenAI's.
+    pub fn is_anthropic(self) -> bool {
+        matches!(self, Operation::Messages | Operation::CountTokens)
     }
 
     /// Whether responses can be SSE streams; embeddings are always a single JSON body.
     pub fn can_stream(self) -> bool {
-        !matches!(self, Operation::Embeddings)
+        !matches!(self, Operation::Embeddings | Operation::CountTokens)
     }
 }
 
@@ -59,5 +73,10 @@ mod tests {
         assert_eq!(Embeddings.upstream_path(), "/embeddings");
         assert!(ChatCompletions.can_stream() && Responses.can_stream() && Completions.can_stream());
         assert!(!Embeddings.can_stream());
+        assert_eq!(Messages.otel_name(), "chat");
+        assert_eq!(Messages.upstream_path(), "/messages");
+        assert_eq!(CountTokens.upstream_path(), "/messages/count_tokens");
+        assert!(Messages.can_stream() && !CountTokens.can_stream());
+        assert!(Messages.is_anthropic() && CountTokens.is_anthropic() && !Responses.is_anthropic());
     }
 }

@@ -1,0 +1,2 @@
+//! PLACEHOLDER until the translation lands.
+fn main() {}
