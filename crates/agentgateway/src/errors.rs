@@ -3,7 +3,7 @@
 //!
 //! Every refusal the gateway makes goes through [`GatewayError`], so a new case cannot forget its
 //! status, its OpenAI/Anthropic body, or its `reason` label. Provider errors are not here: those
-//! pass through to the caller unchanged.
+//! pass through to the caller unchanged (translated to the caller's shape when the call was).
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -41,6 +41,8 @@ pub enum GatewayError {
     MethodNotAllowed(http::Method),
     UpstreamUnavailable(String),
     UpstreamTimeout(String),
+    /// The provider answered something the gateway could not translate for the caller.
+    BadUpstreamResponse(String),
     Internal(String),
 }
 
@@ -55,7 +57,9 @@ impl GatewayError {
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             GatewayError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            GatewayError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
+            GatewayError::UpstreamUnavailable(_) | GatewayError::BadUpstreamResponse(_) => {
+                StatusCode::BAD_GATEWAY
+            }
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -75,6 +79,7 @@ impl GatewayError {
             GatewayError::MethodNotAllowed(_) => "method_not_allowed",
             GatewayError::UpstreamUnavailable(_) => "upstream_unavailable",
             GatewayError::UpstreamTimeout(_) => "upstream_timeout",
+            GatewayError::BadUpstreamResponse(_) => "bad_upstream_response",
             GatewayError::Internal(_) => "internal_error",
         }
     }
@@ -105,6 +110,7 @@ impl GatewayError {
             }
             GatewayError::UpstreamUnavailable(_) => ("api_error", Some("upstream_unavailable")),
             GatewayError::UpstreamTimeout(_) => ("api_error", Some("upstream_timeout")),
+            GatewayError::BadUpstreamResponse(_) => ("api_error", Some("bad_upstream_response")),
             GatewayError::Internal(_) => ("api_error", Some("internal_error")),
         }
     }
@@ -163,6 +169,9 @@ impl GatewayError {
             GatewayError::UpstreamTimeout(detail) => {
                 format!("The upstream provider timed out: {detail}")
             }
+            GatewayError::BadUpstreamResponse(detail) => {
+                format!("The upstream provider's response could not be translated: {detail}")
+            }
             GatewayError::Internal(detail) => format!("Internal gateway error: {detail}"),
         }
     }
@@ -175,6 +184,9 @@ impl GatewayError {
                 "The upstream provider could not be reached.".into()
             }
             GatewayError::UpstreamTimeout(_) => "The upstream provider timed out.".into(),
+            GatewayError::BadUpstreamResponse(_) => {
+                "The upstream provider's response could not be translated.".into()
+            }
             GatewayError::Internal(_) => "Internal gateway error.".into(),
             other => other.message(),
         }

@@ -51,6 +51,7 @@ pub mod routing;
 pub mod server;
 pub mod telemetry;
 pub mod tokens;
+pub mod translation;
 pub mod upstream;
 
 pub use gateway::{Gateway, Listeners, Options, RunningGateway};

@@ -19,6 +19,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::record::{RequestError, RequestRecord};
 use crate::telemetry::Telemetry;
+use crate::translation::StreamTranslation;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -33,6 +34,9 @@ pub enum Meter {
     None,
     Json(JsonMeter),
     Stream(StreamMeter),
+    /// A provider stream in another API's format: metered as the provider's, then translated
+    /// for the caller event by event.
+    Translated(StreamMeter, Box<StreamTranslation>),
 }
 
 impl Meter {
@@ -57,12 +61,17 @@ impl Meter {
                 chunk
             }
             Meter::Stream(meter) => meter.feed(chunk),
+            Meter::Translated(meter, translation) => translation.feed(&meter.feed(chunk)),
         }
     }
 
     fn finish(&mut self) -> Bytes {
         match self {
             Meter::Stream(meter) => meter.finish(),
+            Meter::Translated(meter, translation) => {
+                let tail = translation.feed(&meter.finish());
+                join(tail, translation.finish())
+            }
             _ => Bytes::new(),
         }
     }
@@ -71,12 +80,12 @@ impl Meter {
         match self {
             Meter::None => None,
             Meter::Json(meter) => Some(meter.summary()),
-            Meter::Stream(meter) => Some(meter.summary().clone()),
+            Meter::Stream(meter) | Meter::Translated(meter, _) => Some(meter.summary().clone()),
         }
     }
 
     fn is_stream(&self) -> bool {
-        matches!(self, Meter::Stream(_))
+        matches!(self, Meter::Stream(_) | Meter::Translated(..))
     }
 }
 
@@ -203,7 +212,7 @@ impl MeteredBody {
 }
 
 /// Usage, response model and a provider-reported error from the meter into the record.
-fn apply_summary(record: &mut RequestRecord, summary: ResponseSummary) {
+pub(crate) fn apply_summary(record: &mut RequestRecord, summary: ResponseSummary) {
     record.llm.usage = summary.usage;
     if summary.response_model.is_some() {
         record.llm.response_model = summary.response_model;

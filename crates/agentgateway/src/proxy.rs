@@ -12,7 +12,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentgateway_wire::{rewrite_request, scan_request, Operation, RequestInfo};
+use agentgateway_wire::translate::RequestOptions;
+use agentgateway_wire::{
+    rewrite_request, scan_request, summarize_json, Operation, RequestInfo, StreamMeter,
+};
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode};
@@ -22,10 +25,11 @@ use hyper::body::Incoming;
 use crate::auth::{AuthError, Authenticator, Identity};
 use crate::errors::{ApiShape, GatewayError};
 use crate::limits::RateLimits;
-use crate::metered_body::{Meter, MeteredBody};
+use crate::metered_body::{apply_summary, Meter, MeteredBody};
 use crate::record::{ListenerInfo, RequestError, RequestRecord};
 use crate::routing::{Route, Router};
 use crate::telemetry::{PendingRecord, Telemetry};
+use crate::translation::{self, Plan, StreamTranslation};
 use crate::upstream::{self, CallerCredential, HttpClient};
 
 const REQUEST_ID: &str = "x-request-id";
@@ -53,17 +57,33 @@ enum Endpoint {
     ListModels,
 }
 
+/// Largest provider body the gateway reads whole to translate it (non-streaming responses and
+/// error bodies of translated calls).
+const MAX_TRANSLATED_BODY: usize = 64 << 20;
+
 /// A successful upstream call, ready to become the client's response.
 struct Forwarded {
     response: Response<Incoming>,
-    operation: Operation,
+    /// The operation the provider was called with (its meter reads the provider's format).
+    upstream_op: Operation,
+    plan: Plan,
     strip_usage: bool,
+    /// The OpenAI caller asked for the usage chunk (for a translated stream).
+    include_usage: bool,
     /// The gateway supplied the provider key (so account headers are not the caller's business).
+    gateway_key: bool,
+}
+
+/// A translated provider body, read whole and already in the caller's shape.
+struct Translated {
+    parts: http::response::Parts,
+    body: Bytes,
     gateway_key: bool,
 }
 
 enum Answer {
     Forwarded(Forwarded),
+    Translated(Translated),
     Local(Bytes),
 }
 
@@ -83,12 +103,23 @@ impl Proxy {
         if self.telemetry.keep_headers() {
             record.headers = Some(parts.headers.clone());
         }
-        let shape = ApiShape::OpenAi;
+        let endpoint = classify(&parts.method, parts.uri.path());
+        let shape = match endpoint {
+            Ok(Endpoint::Llm(op)) if op.is_anthropic() => ApiShape::Anthropic,
+            _ => ApiShape::OpenAi,
+        };
         let mut pending = PendingRecord::new(record, &self.telemetry);
-        let result = self.serve(parts, body, &id, pending.get_mut()).await;
+        let result = match endpoint {
+            Ok(endpoint) => {
+                self.serve(endpoint, parts, body, &id, pending.get_mut())
+                    .await
+            }
+            Err(error) => Err(error),
+        };
         let record = pending.into_inner();
         let mut response = match result {
             Ok(Answer::Forwarded(forwarded)) => self.respond_upstream(forwarded, record),
+            Ok(Answer::Translated(translated)) => self.respond_translated(translated, record),
             Ok(Answer::Local(json)) => self.respond_local(StatusCode::OK, json, record),
             Err(error) => self.respond_error(error, shape, record),
         };
@@ -98,12 +129,12 @@ impl Proxy {
 
     async fn serve(
         &self,
+        endpoint: Endpoint,
         parts: http::request::Parts,
         body: Incoming,
         id: &HeaderValue,
         record: &mut RequestRecord,
     ) -> Result<Answer, GatewayError> {
-        let endpoint = classify(&parts.method, parts.uri.path())?;
         record.identity = self.authenticate(&parts.headers)?;
         let operation = match endpoint {
             Endpoint::ListModels => return Ok(Answer::Local(self.models_for(record))),
@@ -127,8 +158,56 @@ impl Proxy {
             .select(info.model())
             .ok_or_else(|| GatewayError::ModelNotFound(info.model().to_owned()))?;
         record.route = Some(route.info.clone());
+        let plan = Plan::choose(operation, route.upstream.api, route.info.system)?;
+        if plan == Plan::LocalCountTokens {
+            return Ok(Answer::Local(translation::local_count_tokens(
+                &body,
+                info.model(),
+            )));
+        }
         self.limits.admit(record, &body, info.model()).await?;
-        self.forward(parts, body, &info, route, operation, id).await
+        let forwarded = self
+            .forward(parts, body, &info, route, operation, plan, id)
+            .await?;
+        let streamed =
+            is_event_stream(&forwarded.response) && forwarded.response.status().is_success();
+        if !plan.translates() || streamed {
+            return Ok(Answer::Forwarded(forwarded));
+        }
+        self.read_translated(forwarded, record)
+            .await
+            .map(Answer::Translated)
+    }
+
+    /// Reads a translated call's whole provider body (a JSON answer or an error), meters it as
+    /// the provider's, and puts it in the caller's shape.
+    async fn read_translated(
+        &self,
+        forwarded: Forwarded,
+        record: &mut RequestRecord,
+    ) -> Result<Translated, GatewayError> {
+        let (parts, body) = forwarded.response.into_parts();
+        let reading = Limited::new(body, MAX_TRANSLATED_BODY).collect();
+        let bytes = match tokio::time::timeout(self.idle_timeout, reading).await {
+            Err(_) => {
+                return Err(GatewayError::UpstreamTimeout(
+                    "the provider's body did not arrive in time".into(),
+                ))
+            }
+            Ok(Err(e)) => return Err(GatewayError::UpstreamUnavailable(e.to_string())),
+            Ok(Ok(collected)) => collected.to_bytes(),
+        };
+        let status = parts.status.as_u16();
+        note_upstream_status(record, parts.status);
+        apply_summary(record, summarize_json(forwarded.upstream_op, &bytes));
+        let created = crate::auth::unix_now().max(0) as u64;
+        let body = translation::translate_body(forwarded.plan, status, &bytes, created)
+            .map_err(|e| GatewayError::BadUpstreamResponse(e.to_string()))?;
+        Ok(Translated {
+            parts,
+            body: Bytes::from(body),
+            gateway_key: forwarded.gateway_key,
+        })
     }
 
     /// `/v1/models`: what this caller may use.
@@ -154,6 +233,7 @@ impl Proxy {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn forward(
         &self,
         parts: http::request::Parts,
@@ -161,37 +241,54 @@ impl Proxy {
         info: &RequestInfo,
         route: &Route,
         operation: Operation,
+        plan: Plan,
         id: &HeaderValue,
-    ) -> Result<Answer, GatewayError> {
+    ) -> Result<Forwarded, GatewayError> {
+        let upstream_op = plan.upstream_op(operation);
+        let model = route.target_model.as_deref().unwrap_or(info.model());
         // Meter streams the caller did not ask usage for, without showing it the extra chunk.
-        let strip_usage = matches!(
-            operation,
-            Operation::ChatCompletions | Operation::Completions
-        ) && info.stream()
+        let strip_usage = plan == Plan::Native
+            && matches!(
+                operation,
+                Operation::ChatCompletions | Operation::Completions
+            )
+            && route.upstream.stream_options
+            && info.stream()
             && info.include_usage() != Some(true);
-        let body = rewrite_request(&body, info, route.target_model.as_deref(), strip_usage);
+        let body = if plan.translates() {
+            let opts = RequestOptions {
+                model,
+                default_max_tokens: route.default_max_tokens,
+            };
+            plan.translate_request(&body, &opts)?
+        } else {
+            rewrite_request(&body, info, route.target_model.as_deref(), strip_usage)
+        };
         let credential = if self.auth.is_some() {
             CallerCredential::Strip
         } else {
             CallerCredential::PassThrough
         };
+        let path = route
+            .upstream
+            .path_and_query(upstream_op, model, parts.uri.query())
+            .ok_or_else(|| {
+                GatewayError::InvalidRequest(format!(
+                    "the model '{model}' cannot be used as an Azure deployment name"
+                ))
+            })?;
         let mut headers = parts.headers;
         headers.insert(REQUEST_ID, id.clone());
-        let request = upstream::build_request(
-            &route.upstream,
-            operation.upstream_path(),
-            parts.uri.query(),
-            headers,
-            body,
-            credential,
-        )?;
+        let request = upstream::build_request(&route.upstream, path, headers, body, credential)?;
         let response = upstream::send(&self.client, request, self.first_byte_timeout).await?;
-        Ok(Answer::Forwarded(Forwarded {
+        Ok(Forwarded {
             response,
-            operation,
+            upstream_op,
+            plan,
             strip_usage,
-            gateway_key: route.upstream.authorization.is_some(),
-        }))
+            include_usage: info.include_usage() == Some(true),
+            gateway_key: route.upstream.credential.is_some(),
+        })
     }
 
     fn respond_upstream(
@@ -200,30 +297,62 @@ impl Proxy {
         mut record: RequestRecord,
     ) -> Response<MeteredBody> {
         let (mut parts, body) = forwarded.response.into_parts();
-        record.status = parts.status.as_u16();
-        if parts.status.is_client_error() || parts.status.is_server_error() {
-            record.reason = Some("upstream_error");
-            record.error = Some(RequestError::with_message(
-                parts.status.as_str().to_owned(),
-                format!("upstream returned {}", parts.status),
-            ));
-        }
-        upstream::response_headers(&mut parts.headers, forwarded.gateway_key);
-        if let Some(admission) = &record.admission.0 {
-            crate::ratelimit::headers::insert_headers(&mut parts.headers, admission.statuses());
-        }
+        note_upstream_status(&mut record, parts.status);
+        self.response_headers(&mut parts.headers, forwarded.gateway_key, &record);
         let content_type = parts
             .headers
             .get(header::CONTENT_TYPE)
             .map(HeaderValue::as_bytes);
-        let meter = Meter::for_response(forwarded.operation, content_type, forwarded.strip_usage);
-        let rewrites = forwarded.strip_usage && matches!(meter, Meter::Stream(_));
+        let mut meter =
+            Meter::for_response(forwarded.upstream_op, content_type, forwarded.strip_usage);
+        let created = crate::auth::unix_now().max(0) as u64;
+        let translation = StreamTranslation::new(forwarded.plan, forwarded.include_usage, created);
+        if let (Meter::Stream(stream), Some(translation)) = (&mut meter, translation) {
+            let stream = std::mem::replace(stream, StreamMeter::new(forwarded.upstream_op, false));
+            meter = Meter::Translated(stream, Box::new(translation));
+        }
+        let rewrites = matches!(meter, Meter::Translated(..))
+            || (forwarded.strip_usage && matches!(meter, Meter::Stream(_)));
         if rewrites {
             parts.headers.remove(header::CONTENT_LENGTH);
         }
         let body = MeteredBody::upstream(body, meter, rewrites, record, self.telemetry.clone())
             .with_idle_timeout(self.idle_timeout);
         Response::from_parts(parts, body)
+    }
+
+    /// A translated provider body: the provider's status and headers, the caller's body shape.
+    fn respond_translated(
+        &self,
+        translated: Translated,
+        record: RequestRecord,
+    ) -> Response<MeteredBody> {
+        let Translated {
+            mut parts,
+            body,
+            gateway_key,
+        } = translated;
+        self.response_headers(&mut parts.headers, gateway_key, &record);
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let body = MeteredBody::full(body, record, self.telemetry.clone());
+        Response::from_parts(parts, body)
+    }
+
+    /// The provider's response headers as the caller sees them, with our rate-limit headers.
+    fn response_headers(
+        &self,
+        headers: &mut http::HeaderMap,
+        gateway_key: bool,
+        record: &RequestRecord,
+    ) {
+        upstream::response_headers(headers, gateway_key);
+        if let Some(admission) = &record.admission.0 {
+            crate::ratelimit::headers::insert_headers(headers, admission.statuses());
+        }
     }
 
     fn respond_local(
@@ -265,6 +394,28 @@ impl Proxy {
     }
 }
 
+/// The provider's status into the record; an error status is an `upstream_error`.
+fn note_upstream_status(record: &mut RequestRecord, status: StatusCode) {
+    record.status = status.as_u16();
+    if status.is_client_error() || status.is_server_error() {
+        record.reason = Some("upstream_error");
+        record.error = Some(RequestError::with_message(
+            status.as_str().to_owned(),
+            format!("upstream returned {status}"),
+        ));
+    }
+}
+
+fn is_event_stream(response: &Response<Incoming>) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|ct| {
+            let ct = ct.as_bytes();
+            ct.len() >= 17 && ct[..17].eq_ignore_ascii_case(b"text/event-stream")
+        })
+}
+
 /// Maps a path (with or without `/v1`) and method to what it asks for.
 fn classify(method: &Method, path: &str) -> Result<Endpoint, GatewayError> {
     let trimmed = path
@@ -276,6 +427,8 @@ fn classify(method: &Method, path: &str) -> Result<Endpoint, GatewayError> {
         "/responses" => (Endpoint::Llm(Operation::Responses), Method::POST),
         "/completions" => (Endpoint::Llm(Operation::Completions), Method::POST),
         "/embeddings" => (Endpoint::Llm(Operation::Embeddings), Method::POST),
+        "/messages" => (Endpoint::Llm(Operation::Messages), Method::POST),
+        "/messages/count_tokens" => (Endpoint::Llm(Operation::CountTokens), Method::POST),
         "/models" => (Endpoint::ListModels, Method::GET),
         _ => return Err(GatewayError::PathNotFound(path.to_owned())),
     };
@@ -345,6 +498,14 @@ mod tests {
             Ok(Endpoint::Llm(Operation::Embeddings))
         );
         assert_eq!(classify(&Method::GET, "/models"), Ok(Endpoint::ListModels));
+        assert_eq!(
+            classify(&post, "/v1/messages"),
+            Ok(Endpoint::Llm(Operation::Messages))
+        );
+        assert_eq!(
+            classify(&post, "/messages/count_tokens"),
+            Ok(Endpoint::Llm(Operation::CountTokens))
+        );
         assert_eq!(
             classify(&post, "/v1/nope"),
             Err(GatewayError::PathNotFound("/v1/nope".into()))

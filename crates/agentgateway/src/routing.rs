@@ -8,11 +8,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use agentgateway_wire::Operation;
 use http::uri::{Authority, Scheme};
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 
-use crate::config::{check_base_url, ModelConfig};
+use crate::config::{check_base_url, CredentialHeader, ModelConfig, ProviderApi, ProviderKind};
 use crate::record::RouteInfo;
+
+/// `max_tokens` sent to Anthropic for an OpenAI-style caller that gave none.
+pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 
 /// Where and how to call the provider for one model entry.
 #[derive(Debug)]
@@ -21,8 +25,17 @@ pub struct Upstream {
     pub authority: Authority,
     /// The base URL's path without a trailing slash, e.g. `/v1`.
     pub base_path: String,
-    /// `Bearer <provider key>`, marked sensitive so it is never printed.
-    pub authorization: Option<HeaderValue>,
+    /// The provider credential as its header (`authorization: Bearer ...`, `x-api-key`,
+    /// `api-key`), the value marked sensitive so it is never printed.
+    pub credential: Option<(HeaderName, HeaderValue)>,
+    /// The wire format the provider speaks.
+    pub api: ProviderApi,
+    /// Azure's dated API: deployment-addressed paths with `?api-version=`.
+    pub azure_api_version: Option<Box<str>>,
+    /// Azure's v1 API: `/v1` goes between the resource root and the operation.
+    pub azure_v1: bool,
+    /// Whether to ask for `stream_options.include_usage` on Chat Completions streams.
+    pub stream_options: bool,
 }
 
 #[derive(Debug)]
@@ -33,6 +46,47 @@ pub struct Route {
     pub target_model: Option<Arc<str>>,
     pub upstream: Upstream,
     pub info: Arc<RouteInfo>,
+    /// `max_tokens` for translated requests to Anthropic that carry none.
+    pub default_max_tokens: u64,
+}
+
+impl Upstream {
+    /// The upstream path and query for `op`: the base path, Azure's deployment segment or `/v1`,
+    /// the operation's path, then Azure's `api-version` or else the caller's query. `model` is
+    /// what goes upstream (an Azure deployment name); `None` when it is not a usable URL segment.
+    pub fn path_and_query(
+        &self,
+        op: Operation,
+        model: &str,
+        query: Option<&str>,
+    ) -> Option<String> {
+        let mut out = String::with_capacity(self.base_path.len() + model.len() + 64);
+        out.push_str(&self.base_path);
+        if let Some(version) = &self.azure_api_version {
+            let plain = !model.is_empty()
+                && model
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            if !plain {
+                return None;
+            }
+            out.push_str("/deployments/");
+            out.push_str(model);
+            out.push_str(op.upstream_path());
+            out.push_str("?api-version=");
+            out.push_str(version);
+            return Some(out);
+        }
+        if self.azure_v1 {
+            out.push_str("/v1");
+        }
+        out.push_str(op.upstream_path());
+        if let Some(q) = query {
+            out.push('?');
+            out.push_str(q);
+        }
+        Some(out)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -114,13 +168,37 @@ fn models_json(routes: &[Arc<Route>]) -> bytes::Bytes {
     bytes::Bytes::from(serde_json::json!({"object": "list", "data": data}).to_string())
 }
 
+/// The API root: `params.baseUrl`, Azure's per-resource root, or the preset's.
+fn base_url(model: &ModelConfig) -> String {
+    if let Some(base) = &model.params.base_url {
+        return base.clone();
+    }
+    match (&model.provider, &model.params.azure_resource_name) {
+        (ProviderKind::Azure, Some(resource)) => {
+            format!("https://{resource}.openai.azure.com/openai")
+        }
+        (kind, _) => kind.default_base_url().to_owned(),
+    }
+}
+
+fn credential(model: &ModelConfig) -> Result<Option<(HeaderName, HeaderValue)>, String> {
+    let Some(key) = &model.params.api_key else {
+        return Ok(None);
+    };
+    let (name, value) = match model.provider.credential_header() {
+        CredentialHeader::Bearer => (http::header::AUTHORIZATION, format!("Bearer {key}")),
+        CredentialHeader::XApiKey => (HeaderName::from_static("x-api-key"), key.clone()),
+        CredentialHeader::ApiKey => (HeaderName::from_static("api-key"), key.clone()),
+    };
+    let mut value = HeaderValue::try_from(value)
+        .map_err(|_| "params.apiKey: contains characters not allowed in a header".to_string())?;
+    value.set_sensitive(true);
+    Ok(Some((name, value)))
+}
+
 fn build_route(model: &ModelConfig) -> Result<Route, String> {
-    let base = model
-        .params
-        .base_url
-        .as_deref()
-        .unwrap_or(model.provider.default_base_url());
-    let uri = check_base_url(base).map_err(|e| format!("params.baseUrl: {e}"))?;
+    let base = base_url(model);
+    let uri = check_base_url(&base).map_err(|e| format!("params.baseUrl: {e}"))?;
     let scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTPS);
     let authority = uri
         .authority()
@@ -129,16 +207,9 @@ fn build_route(model: &ModelConfig) -> Result<Route, String> {
     let port = authority
         .port_u16()
         .unwrap_or(if scheme == Scheme::HTTP { 80 } else { 443 });
-    let authorization = match &model.params.api_key {
-        Some(key) => {
-            let mut value = HeaderValue::try_from(format!("Bearer {key}")).map_err(|_| {
-                "params.apiKey: contains characters not allowed in a header".to_string()
-            })?;
-            value.set_sensitive(true);
-            Some(value)
-        }
-        None => None,
-    };
+    let azure = model.provider == ProviderKind::Azure;
+    let version = model.params.azure_api_version.as_deref();
+    let dated = version.filter(|v| !v.eq_ignore_ascii_case("v1") && azure);
     Ok(Route {
         name: model.name.as_str().into(),
         target_model: model.params.model.as_deref().map(Into::into),
@@ -146,8 +217,13 @@ fn build_route(model: &ModelConfig) -> Result<Route, String> {
             scheme,
             authority: authority.clone(),
             base_path: uri.path().trim_end_matches('/').to_owned(),
-            authorization,
+            credential: credential(model)?,
+            api: model.provider.api(),
+            azure_api_version: dated.map(Into::into),
+            azure_v1: azure && dated.is_none(),
+            stream_options: model.provider.accepts_stream_options(),
         },
+        default_max_tokens: model.params.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
         info: Arc::new(RouteInfo {
             route: format!("llm/{}", model.name).into(),
             system: model.provider.system(),

@@ -25,6 +25,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use crate::config::ProviderApi;
 use crate::errors::GatewayError;
 use crate::routing::Upstream;
 
@@ -122,11 +123,15 @@ pub enum CallerCredential {
     PassThrough,
 }
 
+/// The Anthropic API version sent when the caller names none.
+pub const DEFAULT_ANTHROPIC_VERSION: &str = "2023-06-01";
+const ANTHROPIC_VERSION: &str = "anthropic-version";
+
 /// Builds the upstream request: same method, the provider's URL, filtered headers, new body.
+/// `path_and_query` comes from [`Upstream::path_and_query`].
 pub fn build_request(
     upstream: &Upstream,
-    operation_path: &str,
-    query: Option<&str>,
+    path_and_query: String,
     mut headers: HeaderMap,
     body: Bytes,
     credential: CallerCredential,
@@ -135,42 +140,43 @@ pub fn build_request(
     headers.remove(header::HOST);
     headers.remove(header::CONTENT_LENGTH);
     headers.remove(header::ACCEPT_ENCODING);
-    if upstream.authorization.is_some() || credential == CallerCredential::Strip {
+    if upstream.credential.is_some() || credential == CallerCredential::Strip {
         headers.remove(header::AUTHORIZATION);
         headers.remove("x-api-key");
         headers.remove("api-key");
     }
-    if let Some(auth) = &upstream.authorization {
-        headers.insert(header::AUTHORIZATION, auth.clone());
+    if let Some((name, value)) = &upstream.credential {
+        headers.insert(name.clone(), value.clone());
+    }
+    match upstream.api {
+        // The caller's version and betas pass through; Anthropic refuses a request without one.
+        ProviderApi::Anthropic => {
+            if !headers.contains_key(ANTHROPIC_VERSION) {
+                headers.insert(
+                    ANTHROPIC_VERSION,
+                    HeaderValue::from_static(DEFAULT_ANTHROPIC_VERSION),
+                );
+            }
+        }
+        // An Anthropic client translated to an OpenAI-style provider: its version headers mean
+        // nothing there.
+        ProviderApi::OpenAi => {
+            headers.remove(ANTHROPIC_VERSION);
+            headers.remove("anthropic-beta");
+        }
     }
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    let uri = upstream_uri(upstream, operation_path, query)?;
+    let uri = Uri::builder()
+        .scheme(upstream.scheme.clone())
+        .authority(upstream.authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|e| GatewayError::Internal(format!("upstream URL: {e}")))?;
     let mut request = Request::post(uri)
         .body(Full::new(body))
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
     *request.headers_mut() = headers;
     Ok(request)
-}
-
-fn upstream_uri(
-    upstream: &Upstream,
-    operation_path: &str,
-    query: Option<&str>,
-) -> Result<Uri, GatewayError> {
-    let mut path_and_query =
-        String::with_capacity(upstream.base_path.len() + operation_path.len() + 32);
-    path_and_query.push_str(&upstream.base_path);
-    path_and_query.push_str(operation_path);
-    if let Some(q) = query {
-        path_and_query.push('?');
-        path_and_query.push_str(q);
-    }
-    Uri::builder()
-        .scheme(upstream.scheme.clone())
-        .authority(upstream.authority.clone())
-        .path_and_query(path_and_query)
-        .build()
-        .map_err(|e| GatewayError::Internal(format!("upstream URL: {e}")))
 }
 
 /// Sends the request; the first-byte timeout bounds the wait for response headers.
@@ -216,7 +222,12 @@ fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
 
 /// Response headers that describe the operator's provider account rather than the caller's
 /// request: not shown to callers when the gateway supplied the provider key.
-const ACCOUNT_HEADERS: [&str; 3] = ["openai-organization", "openai-project", "set-cookie"];
+const ACCOUNT_HEADERS: [&str; 4] = [
+    "openai-organization",
+    "openai-project",
+    "anthropic-organization-id",
+    "set-cookie",
+];
 
 /// The provider's own request id, kept for the caller under this name: `x-request-id` carries
 /// the gateway's id (the one in the access log).
@@ -231,6 +242,10 @@ pub fn response_headers(headers: &mut HeaderMap, gateway_key: bool) {
         }
     }
     if let Some(id) = headers.remove("x-request-id") {
+        headers.insert(UPSTREAM_REQUEST_ID, id);
+    } else if let Some(id) = headers.get("request-id") {
+        // Anthropic's name for it; the SDKs read `request-id`, so it stays too.
+        let id = id.clone();
         headers.insert(UPSTREAM_REQUEST_ID, id);
     }
 }
@@ -256,7 +271,11 @@ mod tests {
             scheme: http::uri::Scheme::HTTPS,
             authority: "api.openai.com".parse().unwrap(),
             base_path: "/v1".into(),
-            authorization: auth.map(|a| HeaderValue::from_str(a).unwrap()),
+            credential: auth.map(|a| (header::AUTHORIZATION, HeaderValue::from_str(a).unwrap())),
+            api: ProviderApi::OpenAi,
+            azure_api_version: None,
+            azure_v1: false,
+            stream_options: true,
         }
     }
 
@@ -279,8 +298,7 @@ mod tests {
         let up = upstream(Some("Bearer sk-provider"));
         let req = build_request(
             &up,
-            "/chat/completions",
-            Some("a=1"),
+            "/v1/chat/completions?a=1".into(),
             caller_headers(),
             Bytes::from_static(b"{}"),
             CallerCredential::Strip,
@@ -360,8 +378,7 @@ mod tests {
         let build = |cred| {
             build_request(
                 &up,
-                "/embeddings",
-                None,
+                "/v1/embeddings".into(),
                 caller_headers(),
                 Bytes::new(),
                 cred,
@@ -376,5 +393,76 @@ mod tests {
             .headers()
             .get("authorization")
             .is_none());
+    }
+
+    #[test]
+    fn anthropic_gets_its_key_header_and_a_default_version() {
+        let mut up = upstream(None);
+        up.api = ProviderApi::Anthropic;
+        up.credential = Some((
+            HeaderName::from_static("x-api-key"),
+            HeaderValue::from_static("sk-ant-provider"),
+        ));
+        let path = || "/v1/messages".to_string();
+        let req = build_request(
+            &up,
+            path(),
+            caller_headers(),
+            Bytes::new(),
+            CallerCredential::Strip,
+        )
+        .unwrap();
+        assert_eq!(req.headers()["x-api-key"], "sk-ant-provider");
+        assert!(req.headers().get("authorization").is_none());
+        assert_eq!(
+            req.headers()["anthropic-version"],
+            DEFAULT_ANTHROPIC_VERSION
+        );
+        let mut theirs = caller_headers();
+        theirs.insert("anthropic-version", "2024-01-01".parse().unwrap());
+        theirs.insert(
+            "anthropic-beta",
+            "prompt-caching-2024-07-31".parse().unwrap(),
+        );
+        let req = build_request(
+            &up,
+            path(),
+            theirs.clone(),
+            Bytes::new(),
+            CallerCredential::Strip,
+        )
+        .unwrap();
+        assert_eq!(req.headers()["anthropic-version"], "2024-01-01");
+        assert_eq!(req.headers()["anthropic-beta"], "prompt-caching-2024-07-31");
+        // Towards an OpenAI-style provider the Anthropic headers are dropped.
+        let req = build_request(
+            &upstream(None),
+            path(),
+            theirs,
+            Bytes::new(),
+            CallerCredential::Strip,
+        )
+        .unwrap();
+        assert!(req.headers().get("anthropic-version").is_none());
+        assert!(req.headers().get("anthropic-beta").is_none());
+    }
+
+    #[test]
+    fn azure_paths_dated_and_v1() {
+        let mut up = upstream(None);
+        up.base_path = "/openai".into();
+        up.azure_api_version = Some("2024-10-21".into());
+        let op = agentgateway_wire::Operation::ChatCompletions;
+        assert_eq!(
+            up.path_and_query(op, "gpt-4o-prod", Some("x=1")).as_deref(),
+            Some("/openai/deployments/gpt-4o-prod/chat/completions?api-version=2024-10-21")
+        );
+        assert_eq!(up.path_and_query(op, "../admin", None), None);
+        up.azure_api_version = None;
+        up.azure_v1 = true;
+        assert_eq!(
+            up.path_and_query(op, "gpt-4o-prod", None).as_deref(),
+            Some("/openai/v1/chat/completions")
+        );
     }
 }

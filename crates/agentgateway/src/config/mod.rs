@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use dump::{config_dump, format_duration, REDACTED};
 pub use duration::parse_duration;
-pub use provider::ProviderKind;
+pub use provider::{CredentialHeader, ProviderApi, ProviderKind};
 pub(crate) use validate::{check_base_url, parse_key_hash};
 
 /// The default request body limit: large prompts (long contexts, base64 images) fit; abuse does not.
@@ -343,6 +343,17 @@ pub struct ModelParams {
         skip_serializing_if = "Option::is_none"
     )]
     pub base_url: Option<String>,
+    /// Azure: the resource name in `https://{name}.openai.azure.com`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub azure_resource_name: Option<String>,
+    /// Azure: a dated API version (`2024-10-21`) selects the `deployments/{model}/...?api-version=`
+    /// URLs; `v1` or unset selects the `/openai/v1/...` API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub azure_api_version: Option<String>,
+    /// Ours: `max_tokens` sent to Anthropic when an OpenAI-style caller gives none (Anthropic
+    /// requires it). Default 4096.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
 }
 
 impl std::fmt::Debug for ModelParams {
@@ -351,6 +362,9 @@ impl std::fmt::Debug for ModelParams {
             .field("model", &self.model)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("base_url", &self.base_url)
+            .field("azure_resource_name", &self.azure_resource_name)
+            .field("azure_api_version", &self.azure_api_version)
+            .field("max_tokens", &self.max_tokens)
             .finish()
     }
 }

@@ -1,5 +1,6 @@
-//! The providers a model entry can name: OpenAI itself and the OpenAI-compatible family, each
-//! with its API root and its OpenTelemetry `gen_ai.provider.name` (the `gen_ai_system` label).
+//! The providers a model entry can name: OpenAI, Anthropic, Azure OpenAI and the
+//! OpenAI-compatible family, each with its API root, the wire format it speaks, how it takes its
+//! credential, and its OpenTelemetry `gen_ai.provider.name` (the `gen_ai_system` label).
 //!
 //! A preset is only a default base URL and a system name: every one of them speaks OpenAI's
 //! Chat Completions wire format, so routing, metering and stream handling are shared. Having the
@@ -25,12 +26,35 @@ pub enum ProviderKind {
     Perplexity,
     Ollama,
     Vllm,
+    Anthropic,
+    /// Azure OpenAI: OpenAI's wire format on a per-resource host, deployment-addressed.
+    Azure,
+}
+
+/// The wire format a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderApi {
+    /// OpenAI Chat Completions, Responses, Embeddings, Completions.
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
+}
+
+/// The header that carries the provider credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialHeader {
+    /// `Authorization: Bearer <key>`
+    Bearer,
+    /// Anthropic's `x-api-key: <key>`
+    XApiKey,
+    /// Azure's `api-key: <key>`
+    ApiKey,
 }
 
 /// (kind, `gen_ai.provider.name`, default API root including its version prefix).
 /// System names follow the OpenTelemetry registry where it has one (`groq`, `mistral_ai`,
 /// `deepseek`, `x_ai`, `perplexity`); the others use the provider's own short name.
-const PRESETS: [(ProviderKind, &str, &str); 12] = [
+const PRESETS: [(ProviderKind, &str, &str); 14] = [
     (ProviderKind::OpenAi, "openai", "https://api.openai.com/v1"),
     (ProviderKind::Groq, "groq", "https://api.groq.com/openai/v1"),
     (
@@ -71,6 +95,13 @@ const PRESETS: [(ProviderKind, &str, &str); 12] = [
     ),
     (ProviderKind::Ollama, "ollama", "http://127.0.0.1:11434/v1"),
     (ProviderKind::Vllm, "vllm", "http://127.0.0.1:8000/v1"),
+    (
+        ProviderKind::Anthropic,
+        "anthropic",
+        "https://api.anthropic.com/v1",
+    ),
+    // Azure has no fixed root: it is built from `params.azureResourceName`.
+    (ProviderKind::Azure, "azure.ai.openai", ""),
 ];
 
 impl ProviderKind {
@@ -86,8 +117,31 @@ impl ProviderKind {
         self.preset().0
     }
 
+    /// The API root when `params.baseUrl` is not set (empty for Azure, whose root is per resource).
     pub fn default_base_url(self) -> &'static str {
         self.preset().1
+    }
+
+    pub fn api(self) -> ProviderApi {
+        match self {
+            ProviderKind::Anthropic => ProviderApi::Anthropic,
+            _ => ProviderApi::OpenAi,
+        }
+    }
+
+    pub fn credential_header(self) -> CredentialHeader {
+        match self {
+            ProviderKind::Anthropic => CredentialHeader::XApiKey,
+            ProviderKind::Azure => CredentialHeader::ApiKey,
+            _ => CredentialHeader::Bearer,
+        }
+    }
+
+    /// Whether the provider honours `stream_options.include_usage` on Chat Completions streams.
+    /// The others report usage on their own (Mistral in the last chunk; some servers on every
+    /// chunk, where the meter keeps the last), and a strict one may reject the unknown option.
+    pub fn accepts_stream_options(self) -> bool {
+        !matches!(self, ProviderKind::Mistral | ProviderKind::Anthropic)
     }
 }
 
@@ -102,8 +156,16 @@ mod tests {
             let parsed: ProviderKind = serde_json::from_value(name.clone()).unwrap();
             assert_eq!(parsed, kind, "{name}");
             assert_eq!(kind.system(), system);
-            assert!(crate::config::check_base_url(url).is_ok(), "{url}");
+            if kind != ProviderKind::Azure {
+                assert!(crate::config::check_base_url(url).is_ok(), "{url}");
+            }
         }
+        let azure: ProviderKind = serde_json::from_str("\"azure\"").unwrap();
+        assert_eq!(azure.system(), "azure.ai.openai");
+        assert_eq!(azure.credential_header(), CredentialHeader::ApiKey);
+        let anthropic: ProviderKind = serde_json::from_str("\"anthropic\"").unwrap();
+        assert_eq!(anthropic.api(), ProviderApi::Anthropic);
+        assert_eq!(anthropic.credential_header(), CredentialHeader::XApiKey);
         let groq: ProviderKind = serde_json::from_str("\"groq\"").unwrap();
         assert_eq!(groq.default_base_url(), "https://api.groq.com/openai/v1");
         assert!(serde_json::from_str::<ProviderKind>("\"nope\"").is_err());

@@ -1,7 +1,7 @@
 //! Checks serde cannot express: values that parse but make no sense together. Each message names
 //! the field path so the user can find it.
 
-use super::{ApiKeyEntry, Config, LocalRateLimit, ModelConfig};
+use super::{ApiKeyEntry, Config, LocalRateLimit, ModelConfig, ProviderKind};
 
 pub fn validate(config: &Config) -> Result<(), String> {
     let mut seen = std::collections::HashSet::new();
@@ -56,6 +56,7 @@ fn validate_model(model: &ModelConfig) -> Result<(), String> {
     if let Some(url) = &model.params.base_url {
         check_base_url(url).map_err(|e| format!("params.baseUrl: {e}"))?;
     }
+    validate_provider_params(model)?;
     if model.params.model.as_deref() == Some("") {
         return Err("params.model: must not be empty".into());
     }
@@ -66,6 +67,47 @@ fn validate_model(model: &ModelConfig) -> Result<(), String> {
         .is_some_and(|k| k.trim().is_empty())
     {
         return Err("params.apiKey: is empty (is its environment variable set?)".into());
+    }
+    Ok(())
+}
+
+fn validate_provider_params(model: &ModelConfig) -> Result<(), String> {
+    let params = &model.params;
+    let azure = model.provider == ProviderKind::Azure;
+    if azure && params.base_url.is_none() {
+        match params.azure_resource_name.as_deref() {
+            None | Some("") => {
+                return Err(
+                    "params.azureResourceName: required for provider azure (or set params.baseUrl)"
+                        .into(),
+                )
+            }
+            Some(name) if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => {
+                return Err(format!(
+                    "params.azureResourceName: {name:?} is not a valid Azure resource name"
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    if !azure && (params.azure_resource_name.is_some() || params.azure_api_version.is_some()) {
+        return Err(
+            "params.azureResourceName/azureApiVersion: only apply to provider azure".into(),
+        );
+    }
+    if let Some(version) = params.azure_api_version.as_deref() {
+        let ok = !version.is_empty()
+            && version
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !ok {
+            return Err(format!(
+                "params.azureApiVersion: {version:?} is not an API version (e.g. 2024-10-21 or v1)"
+            ));
+        }
+    }
+    if params.max_tokens == Some(0) {
+        return Err("params.maxTokens: must be at least 1".into());
     }
     Ok(())
 }
