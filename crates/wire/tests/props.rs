@@ -94,13 +94,15 @@ proptest! {
     fn anthropic_stream_summary_ignores_chunking_and_event_lines(
         idx in 0..ANTHROPIC_STREAMS.len(), variant in 0u8..3, cuts in cuts(), bare in any::<bool>(),
     ) {
-        let (stream, want) = &ANTHROPIC_STREAMS[idx];
-        let stream = if bare { without_event_lines(stream) } else { stream.to_vec() };
+        let (fixture, want) = ANTHROPIC_STREAMS[idx];
+        let (_, whole_summary) = run_stream(Operation::Messages, false, &whole(fixture));
+        let stream = if bare { without_event_lines(fixture) } else { fixture.to_vec() };
         let stream = line_ending(&stream, variant);
         let (out, summary) = run_stream(Operation::Messages, false, &split(&stream, &cuts));
         prop_assert_eq!(&out, &stream);
-        prop_assert_eq!(summary.usage, *want);
+        prop_assert_eq!(summary.usage, want);
         prop_assert!(summary.response_model.is_some());
+        prop_assert_eq!(&summary, &whole_summary);
     }
 
     #[test]
@@ -218,15 +220,6 @@ const fn usage(input: u64, output: u64, read: Option<u64>, write: Option<u64>) -
         cache_write_input_tokens: write,
         reasoning_output_tokens: None,
     }
-}
-
-fn without_event_lines(stream: &[u8]) -> Vec<u8> {
-    stream
-        .split_inclusive(|&b| b == b'\n')
-        .filter(|line| !line.starts_with(b"event:"))
-        .flatten()
-        .copied()
-        .collect()
 }
 
 /// Anthropic usage fields as a stream may report them: input, output, cache creation, cache

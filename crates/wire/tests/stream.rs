@@ -304,17 +304,6 @@ fn anthropic_usage(
     }
 }
 
-/// The stream as a server that sends no `event:` lines would: the data's `type` must suffice.
-fn without_event_lines(stream: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(stream.len());
-    for line in stream.split_inclusive(|&b| b == b'\n') {
-        if !line.starts_with(b"event:") {
-            out.extend_from_slice(line);
-        }
-    }
-    out
-}
-
 #[test]
 fn anthropic_text_and_tool_use() {
     // message_delta's cumulative output_tokens replaces message_start's, never adds to it.

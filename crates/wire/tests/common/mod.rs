@@ -114,6 +114,16 @@ pub fn cr(stream: &[u8]) -> Vec<u8> {
         .collect()
 }
 
+/// The stream as a server that sends no `event:` lines would: the data's `type` must suffice.
+pub fn without_event_lines(stream: &[u8]) -> Vec<u8> {
+    stream
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|line| !line.starts_with(b"event:"))
+        .flatten()
+        .copied()
+        .collect()
+}
+
 /// Splits `body` at the given cut points (any values; they are reduced modulo the length).
 pub fn split(body: &[u8], cuts: &[usize]) -> Vec<Bytes> {
     let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
