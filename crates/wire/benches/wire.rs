@@ -1,6 +1,7 @@
 //! Micro-benchmarks for the wire formats on the gateway's request path: scanning and rewriting
 //! request bodies (`scan_request`, `rewrite_request`), metering JSON responses (`JsonMeter`,
-//! `summarize_json`) and metering / stripping SSE streams (`StreamMeter`). The request path is
+//! `summarize_json`) and metering / stripping SSE streams (`StreamMeter`), for OpenAI's formats
+//! and Anthropic Messages (the `anthropic` group). The request path is
 //! the product, so this is the per-request overhead the gateway adds on top of the network;
 //! issue 6 sets the targets these figures are measured against. Every benchmark reports
 //! bytes/s (`Throughput::Bytes`) next to the time per body or per stream. Inputs are the test
@@ -19,6 +20,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 const CHAT_JSON: &[u8] = include_bytes!("../tests/fixtures/chat.json");
+const ANTHROPIC_JSON: &[u8] = include_bytes!("../tests/fixtures/anthropic/message.json");
 
 /// Words the synthetic message contents and stream deltas are made of (with a quote, a
 /// backslash and a newline, so strings carry escapes as real traffic does).
@@ -160,13 +162,74 @@ fn chat_stream(include_usage: bool) -> Vec<Bytes> {
     chunks
 }
 
+/// A 42-event Anthropic Messages stream, one network chunk per event: message_start,
+/// content_block_start, a ping, 36 text deltas, content_block_stop, message_delta and
+/// message_stop. Without `event_lines` the meter must classify every event by its data's `type`.
+fn anthropic_stream(event_lines: bool) -> Vec<Bytes> {
+    let event = |name: &str, data: String| {
+        let line = if event_lines {
+            format!("event: {name}\n")
+        } else {
+            String::new()
+        };
+        Bytes::from(format!("{line}data: {data}\n\n"))
+    };
+    let mut chunks = vec![event(
+        "message_start",
+        concat!(
+            r#"{"type":"message_start","message":{"id":"msg_014p7gG3wDgGV9EUtLvnow3U","#,
+            r#""type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","#,
+            r#""content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":472,"#,
+            r#""cache_creation_input_tokens":0,"cache_read_input_tokens":2048,"#,
+            r#""cache_creation":{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":0},"#,
+            r#""output_tokens":2,"service_tier":"standard"}}}"#
+        )
+        .to_owned(),
+    )];
+    chunks.push(event(
+        "content_block_start",
+        r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#
+            .to_owned(),
+    ));
+    chunks.push(event("ping", r#"{"type": "ping"}"#.to_owned()));
+    for word in WORDS.iter().cycle().take(36) {
+        chunks.push(event(
+            "content_block_delta",
+            format!(
+                r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{word}"}}}}"#
+            ),
+        ));
+    }
+    chunks.push(event(
+        "content_block_stop",
+        r#"{"type":"content_block_stop","index":0}"#.to_owned(),
+    ));
+    chunks.push(event(
+        "message_delta",
+        concat!(
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"#,
+            r#""usage":{"output_tokens":38}}"#
+        )
+        .to_owned(),
+    ));
+    chunks.push(event(
+        "message_stop",
+        r#"{"type":"message_stop"}"#.to_owned(),
+    ));
+    chunks
+}
+
 fn total_len(chunks: &[Bytes]) -> u64 {
     chunks.iter().map(|c| c.len() as u64).sum()
 }
 
 /// Feeds a whole stream through a fresh meter, as the gateway does for one response.
 fn run_stream(strip: bool, chunks: &[Bytes]) -> StreamMeter {
-    let mut meter = StreamMeter::new(Operation::ChatCompletions, strip);
+    run_stream_as(Operation::ChatCompletions, strip, chunks)
+}
+
+fn run_stream_as(op: Operation, strip: bool, chunks: &[Bytes]) -> StreamMeter {
+    let mut meter = StreamMeter::new(op, strip);
     for chunk in chunks {
         black_box(meter.feed(chunk.clone()));
     }
@@ -286,6 +349,53 @@ fn stream(c: &mut Criterion) {
     group.finish();
 }
 
+fn anthropic(c: &mut Criterion) {
+    let chunks: Vec<&[u8]> = ANTHROPIC_JSON.chunks(64).collect();
+    let json = summarize_json(Operation::Messages, ANTHROPIC_JSON);
+    assert_eq!(json.usage.input_tokens, Some(2260));
+    assert_eq!(json.usage.output_tokens, Some(393));
+    let named = anthropic_stream(true);
+    let bare = anthropic_stream(false);
+    assert_eq!(named.len(), 42);
+    for stream in [&named, &bare] {
+        let meter = run_stream_as(Operation::Messages, false, stream);
+        assert_eq!(meter.summary().usage.input_tokens, Some(2520));
+        assert_eq!(meter.summary().usage.output_tokens, Some(38));
+        assert_eq!(
+            meter.summary().response_model.as_deref(),
+            Some("claude-sonnet-4-5-20250929")
+        );
+    }
+
+    let mut group = c.benchmark_group("anthropic");
+    group.throughput(Throughput::Bytes(ANTHROPIC_JSON.len() as u64));
+    group.bench_function("json_meter_message_whole", |b| {
+        b.iter(|| {
+            let mut meter = JsonMeter::new(Operation::Messages);
+            meter.feed(black_box(ANTHROPIC_JSON));
+            meter.summary()
+        })
+    });
+    group.bench_function("json_meter_message_64b_chunks", |b| {
+        b.iter(|| {
+            let mut meter = JsonMeter::new(Operation::Messages);
+            for chunk in black_box(&chunks) {
+                meter.feed(chunk);
+            }
+            meter.summary()
+        })
+    });
+    group.throughput(Throughput::Bytes(total_len(&named)));
+    group.bench_function("stream42_passthrough", |b| {
+        b.iter(|| run_stream_as(Operation::Messages, false, black_box(&named)))
+    });
+    group.throughput(Throughput::Bytes(total_len(&bare)));
+    group.bench_function("stream42_no_event_lines", |b| {
+        b.iter(|| run_stream_as(Operation::Messages, false, black_box(&bare)))
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -296,6 +406,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = request, json, stream
+    targets = request, json, stream, anthropic
 }
 criterion_main!(benches);

@@ -2,7 +2,8 @@
 //! a response, so [`JsonMeter`] is fed the body chunk by chunk: a byte state machine follows the
 //! top-level object (keys, nesting, strings and escapes, across chunk boundaries), copies out only
 //! the values of the few top-level keys it needs and decodes each one with serde_json once it is
-//! complete. Everything else (choices, multi-megabyte embedding arrays) is skipped in place, and
+//! complete. OpenAI and Anthropic bodies keep `model`, `usage` and `error` at the top level, so
+//! one scanner serves both; only the decoding of `usage` differs per operation. Everything else (choices, multi-megabyte embedding arrays) is skipped in place, and
 //! memory stays bounded by [`MAX_CAPTURE`] whatever the body size.
 
 use crate::json_scan::ValueScan;
@@ -208,9 +209,7 @@ impl JsonMeter {
         let value = self.captured.as_slice();
         match target {
             Wanted::Model => self.model = usage::parse_string(value).or(self.model.take()),
-            Wanted::Usage => {
-                self.usage = usage::parse_openai_usage(self.op, value).unwrap_or(self.usage)
-            }
+            Wanted::Usage => self.usage = usage::parse_usage(self.op, value).unwrap_or(self.usage),
             Wanted::Error => self.error = usage::error_label(value, usage::PROVIDER_ERROR),
             Wanted::Status => self.status = usage::parse_string(value),
         }
@@ -219,7 +218,9 @@ impl JsonMeter {
     fn wanted(&self, key: &[u8]) -> Option<Wanted> {
         match key {
             b"model" => Some(Wanted::Model),
-            b"usage" => Some(Wanted::Usage),
+            // count_tokens answers a top-level `input_tokens` that nobody consumed; a `usage`
+            // there would be no consumption either.
+            b"usage" if self.op != Operation::CountTokens => Some(Wanted::Usage),
             b"error" => Some(Wanted::Error),
             b"status" if self.op == Operation::Responses => Some(Wanted::Status),
             _ => None,

@@ -1,8 +1,8 @@
-//! Normalised token usage and response summaries, and the decoding of OpenAI `usage` and `error`
-//! objects into them. Providers disagree on field names and on what "input" includes, so this is
-//! the one place that maps their numbers onto the OpenTelemetry meaning (input includes cached
-//! input, output includes reasoning). Decoding is lenient: an odd value yields `None` for that
-//! field instead of failing the whole object, and nothing is ever estimated.
+//! Normalised token usage and response summaries, and the decoding of OpenAI and Anthropic `usage`
+//! and `error` objects into them. Providers disagree on field names and on what "input" includes,
+//! so this is the one place that maps their numbers onto the OpenTelemetry meaning (input includes
+//! cached input, output includes reasoning). Decoding is lenient: an odd value yields `None` for
+//! that field instead of failing the whole object, and nothing is ever estimated.
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -16,9 +16,11 @@ use crate::Operation;
 pub struct Usage {
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
-    /// OpenAI `prompt_tokens_details.cached_tokens` / `input_tokens_details.cached_tokens`.
+    /// OpenAI `prompt_tokens_details.cached_tokens` / `input_tokens_details.cached_tokens`;
+    /// Anthropic `cache_read_input_tokens`.
     pub cache_read_input_tokens: Option<u64>,
-    /// OpenAI `prompt_tokens_details.cache_write_tokens`, when reported.
+    /// OpenAI `prompt_tokens_details.cache_write_tokens`, when reported; Anthropic
+    /// `cache_creation_input_tokens`.
     pub cache_write_input_tokens: Option<u64>,
     /// `completion_tokens_details.reasoning_tokens` / `output_tokens_details.reasoning_tokens`.
     pub reasoning_output_tokens: Option<u64>,
@@ -247,6 +249,82 @@ pub(crate) fn parse_openai_usage(op: Operation, value: &[u8]) -> Option<Usage> {
     })
 }
 
+/// Anthropic `usage` as reported, before normalisation. A stream reports it in pieces
+/// (`message_start`, then `message_delta`s that restate some fields), so the raw fields are kept
+/// until the end: normalising adds cache counts into input, which cannot be undone per field.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct AnthropicUsage {
+    input: Option<u64>,
+    output: Option<u64>,
+    cache_creation: Option<u64>,
+    cache_read: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct RawAnthropicUsage {
+    #[serde(default)]
+    input_tokens: Scalar,
+    #[serde(default)]
+    output_tokens: Scalar,
+    #[serde(default)]
+    cache_creation_input_tokens: Scalar,
+    #[serde(default)]
+    cache_read_input_tokens: Scalar,
+}
+
+impl AnthropicUsage {
+    /// Decodes an Anthropic `usage` value; `None` for `null` or anything but an object.
+    pub(crate) fn parse(value: &[u8]) -> Option<Self> {
+        let raw: RawAnthropicUsage = object_from(value)?;
+        Some(AnthropicUsage {
+            input: raw.input_tokens.count(),
+            output: raw.output_tokens.count(),
+            cache_creation: raw.cache_creation_input_tokens.count(),
+            cache_read: raw.cache_read_input_tokens.count(),
+        })
+    }
+
+    /// Applies a later report: Anthropic's stream counts are cumulative, so every field the
+    /// newer report carries replaces the old one (summing would count twice), and a field it
+    /// leaves out or sends as `null` keeps its earlier value.
+    pub(crate) fn overwrite(&mut self, newer: AnthropicUsage) {
+        self.input = newer.input.or(self.input);
+        self.output = newer.output.or(self.output);
+        self.cache_creation = newer.cache_creation.or(self.cache_creation);
+        self.cache_read = newer.cache_read.or(self.cache_read);
+    }
+
+    /// Anthropic's `input_tokens` excludes cache reads and writes; ours includes both. A cache
+    /// count alone still says how much input there was, so input is `None` only when all three
+    /// are missing. Thinking tokens are not split out (output already includes them).
+    pub(crate) fn normalise(self) -> Usage {
+        let parts = [self.input, self.cache_read, self.cache_creation];
+        let input = parts.iter().any(Option::is_some).then(|| {
+            parts
+                .iter()
+                .flatten()
+                .fold(0u64, |sum, n| sum.saturating_add(*n))
+        });
+        Usage {
+            input_tokens: input,
+            output_tokens: self.output,
+            cache_read_input_tokens: self.cache_read,
+            cache_write_input_tokens: self.cache_creation,
+            reasoning_output_tokens: None,
+        }
+    }
+}
+
+/// Decodes a `usage` value in the wire format of `op`. `None` when there is nothing to record:
+/// `null`, not an object, or an operation whose numbers are not consumption (count_tokens).
+pub(crate) fn parse_usage(op: Operation, value: &[u8]) -> Option<Usage> {
+    match op {
+        Operation::CountTokens => None,
+        Operation::Messages => AnthropicUsage::parse(value).map(AnthropicUsage::normalise),
+        _ => parse_openai_usage(op, value),
+    }
+}
+
 #[derive(Deserialize)]
 struct ErrorObject {
     #[serde(default)]
@@ -321,6 +399,61 @@ mod tests {
             None
         );
         assert_eq!(parse_openai_usage(Operation::ChatCompletions, b"[1]"), None);
+    }
+
+    #[test]
+    fn anthropic_usage_normalises_and_overwrites() {
+        let start = AnthropicUsage::parse(
+            br#"{"input_tokens":10,"cache_creation_input_tokens":null,"cache_read_input_tokens":90,
+                "output_tokens":1,"cache_creation":{"ephemeral_5m_input_tokens":0},"service_tier":"standard"}"#,
+        );
+        let mut u = start.expect("object");
+        assert_eq!(
+            u.normalise(),
+            Usage {
+                input_tokens: Some(100),
+                output_tokens: Some(1),
+                cache_read_input_tokens: Some(90),
+                ..Usage::default()
+            }
+        );
+        let delta = AnthropicUsage::parse(
+            br#"{"output_tokens":40,"cache_creation_input_tokens":5,"cache_read_input_tokens":null}"#,
+        );
+        u.overwrite(delta.expect("object"));
+        assert_eq!(
+            u.normalise(),
+            Usage {
+                input_tokens: Some(105),
+                output_tokens: Some(40),
+                cache_read_input_tokens: Some(90),
+                cache_write_input_tokens: Some(5),
+                reasoning_output_tokens: None,
+            }
+        );
+        assert_eq!(AnthropicUsage::parse(b"null"), None);
+        assert_eq!(AnthropicUsage::parse(b"[1,2]"), None);
+    }
+
+    #[test]
+    fn anthropic_input_needs_some_input_field() {
+        let norm = |json: &[u8]| AnthropicUsage::parse(json).map(AnthropicUsage::normalise);
+        let only_output = norm(br#"{"output_tokens":3}"#).expect("object");
+        assert_eq!(only_output.input_tokens, None);
+        let only_cache = norm(br#"{"cache_read_input_tokens":7,"output_tokens":3}"#);
+        assert_eq!(only_cache.and_then(|u| u.input_tokens), Some(7));
+        let huge = format!(
+            r#"{{"input_tokens":{m},"cache_read_input_tokens":{m}}}"#,
+            m = u64::MAX
+        );
+        assert_eq!(
+            norm(huge.as_bytes()).and_then(|u| u.input_tokens),
+            Some(u64::MAX)
+        );
+        assert_eq!(
+            parse_usage(Operation::CountTokens, br#"{"input_tokens":5}"#),
+            None
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! JsonMeter / summarize_json on realistic OpenAI response bodies, whole and in pieces.
+//! JsonMeter / summarize_json on realistic OpenAI and Anthropic response bodies, whole and in
+//! pieces.
 
 mod common;
 
@@ -243,5 +244,109 @@ fn scalar_values_at_chunk_ends() {
             summary(usage(12345, Some(6), None, None), "m", None),
             "cut {cut}"
         );
+    }
+}
+
+fn anthropic_usage(
+    input: u64,
+    output: u64,
+    cache_read: Option<u64>,
+    cache_write: Option<u64>,
+) -> Usage {
+    Usage {
+        input_tokens: Some(input),
+        output_tokens: Some(output),
+        cache_read_input_tokens: cache_read,
+        cache_write_input_tokens: cache_write,
+        reasoning_output_tokens: None,
+    }
+}
+
+#[test]
+fn anthropic_message_adds_cache_into_input() {
+    // 21 uncached + 2051 read from cache + 188 written to it.
+    assert_eq!(
+        summarize_json(Operation::Messages, ANTHROPIC_JSON),
+        summary(
+            anthropic_usage(2260, 393, Some(2051), Some(188)),
+            "claude-sonnet-4-5-20250929",
+            None
+        )
+    );
+}
+
+#[test]
+fn anthropic_message_without_cache_fields() {
+    // The tool input's nested `usage` is content, not the response's usage.
+    assert_eq!(
+        summarize_json(Operation::Messages, ANTHROPIC_NO_CACHE_JSON),
+        summary(
+            anthropic_usage(12, 6, None, None),
+            "claude-3-5-haiku-20241022",
+            None
+        )
+    );
+}
+
+#[test]
+fn anthropic_error_body_labels_the_inner_type() {
+    for op in [Operation::Messages, Operation::CountTokens] {
+        assert_eq!(
+            summarize_json(op, ANTHROPIC_ERROR_JSON),
+            ResponseSummary {
+                error: Some("overloaded_error".into()),
+                ..ResponseSummary::default()
+            }
+        );
+    }
+    let odd = br#"{"type":"error","error":{"type":"rate limit/429","message":"slow down"}}"#;
+    assert_eq!(
+        summarize_json(Operation::Messages, odd).error.as_deref(),
+        Some("rate_limit_429")
+    );
+}
+
+#[test]
+fn count_tokens_is_not_consumption() {
+    assert_eq!(
+        summarize_json(Operation::CountTokens, ANTHROPIC_COUNT_TOKENS_JSON),
+        ResponseSummary::default()
+    );
+    // Even a `usage` object, should one ever appear there, is not metered.
+    let with_usage = br#"{"input_tokens":5,"usage":{"input_tokens":5,"output_tokens":0}}"#;
+    assert!(summarize_json(Operation::CountTokens, with_usage)
+        .usage
+        .is_empty());
+    // The same body on /v1/messages is no usage either: `input_tokens` is not inside `usage`.
+    assert!(
+        summarize_json(Operation::Messages, ANTHROPIC_COUNT_TOKENS_JSON)
+            .usage
+            .is_empty()
+    );
+}
+
+#[test]
+fn anthropic_partial_and_null_usage_fields() {
+    let cases: [(&[u8], Usage); 4] = [
+        (
+            br#"{"usage":{"input_tokens":null,"output_tokens":4}}"#,
+            Usage {
+                output_tokens: Some(4),
+                ..Usage::default()
+            },
+        ),
+        (
+            br#"{"usage":{"cache_read_input_tokens":30,"output_tokens":4}}"#,
+            anthropic_usage(30, 4, Some(30), None),
+        ),
+        (
+            br#"{"usage":{"input_tokens":3,"cache_creation_input_tokens":null,"cache_read_input_tokens":"7","output_tokens":4}}"#,
+            anthropic_usage(3, 4, None, None),
+        ),
+        (br#"{"usage":null}"#, Usage::default()),
+    ];
+    for (body, want) in cases {
+        let s = summarize_json(Operation::Messages, body);
+        assert_eq!(s.usage, want, "{}", String::from_utf8_lossy(body));
     }
 }

@@ -3,17 +3,21 @@
 
 mod common;
 
-use agentgateway_wire::{rewrite_request, scan_request, summarize_json, Operation, StreamMeter};
+use agentgateway_wire::{
+    rewrite_request, scan_request, summarize_json, Operation, StreamMeter, Usage,
+};
 use bytes::Bytes;
 use common::*;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-const OPS: [Operation; 4] = [
+const OPS: [Operation; 6] = [
     Operation::ChatCompletions,
     Operation::Responses,
     Operation::Completions,
     Operation::Embeddings,
+    Operation::Messages,
+    Operation::CountTokens,
 ];
 
 /// 512 cases by default; set PROPTEST_CASES for a longer soak.
@@ -87,6 +91,60 @@ proptest! {
     }
 
     #[test]
+    fn anthropic_stream_summary_ignores_chunking_and_event_lines(
+        idx in 0..ANTHROPIC_STREAMS.len(), variant in 0u8..3, cuts in cuts(), bare in any::<bool>(),
+    ) {
+        let (fixture, want) = ANTHROPIC_STREAMS[idx];
+        let (_, whole_summary) = run_stream(Operation::Messages, false, &whole(fixture));
+        let stream = if bare { without_event_lines(fixture) } else { fixture.to_vec() };
+        let stream = line_ending(&stream, variant);
+        let (out, summary) = run_stream(Operation::Messages, false, &split(&stream, &cuts));
+        prop_assert_eq!(&out, &stream);
+        prop_assert_eq!(summary.usage, want);
+        prop_assert!(summary.response_model.is_some());
+        prop_assert_eq!(&summary, &whole_summary);
+    }
+
+    #[test]
+    fn anthropic_garbage_never_panics(
+        bytes in prop::collection::vec(any::<u8>(), 0..512), cuts in cuts(),
+    ) {
+        for op in [Operation::Messages, Operation::CountTokens] {
+            let _ = run_json(op, &split(&bytes, &cuts));
+            let (out, _) = run_stream(op, true, &split(&bytes, &cuts));
+            prop_assert_eq!(&out, &bytes);
+        }
+    }
+
+    #[test]
+    fn anthropic_shaped_garbage_never_panics(
+        events in prop::collection::vec((0usize..EVENT_NAMES.len(), any::<String>(), any::<bool>()), 0..12),
+        cuts in cuts(),
+    ) {
+        let mut stream = Vec::new();
+        for (name, data, with_line) in events {
+            if with_line {
+                stream.extend_from_slice(format!("event: {}\n", EVENT_NAMES[name]).as_bytes());
+            }
+            let data = data.replace(['\n', '\r'], " ");
+            stream.extend_from_slice(format!("data: {{\"type\":\"{}\",{data}\n\n", EVENT_NAMES[name]).as_bytes());
+        }
+        garbage(&stream, &cuts);
+    }
+
+    #[test]
+    fn anthropic_generated_streams_overwrite_field_by_field(
+        start in fields(),
+        deltas in prop::collection::vec((fields(), prop::collection::vec(any::<String>(), 0..3)), 0..4),
+        cuts in cuts(),
+    ) {
+        let (stream, want) = anthropic_stream(start, &deltas);
+        let (_, summary) = run_stream(Operation::Messages, false, &split(&stream, &cuts));
+        prop_assert_eq!(summary.usage, want);
+        prop_assert_eq!(summary.response_model.as_deref(), Some("claude-gen"));
+    }
+
+    #[test]
     fn scan_and_rewrite_any_model(model in any::<String>(), new_model in any::<String>(), stream in any::<bool>()) {
         let body = json!({"messages": [{"role": "user", "content": model}], "model": model, "stream": stream});
         let body = Bytes::from(serde_json::to_vec(&body).expect("serializes"));
@@ -132,6 +190,117 @@ proptest! {
     }
 }
 
+/// Anthropic event names, for garbage that gets past classification into the decoders.
+const EVENT_NAMES: [&str; 5] = [
+    "message_start",
+    "message_delta",
+    "error",
+    "content_block_delta",
+    "ping",
+];
+
+/// Every Anthropic stream fixture with the normalised usage it must yield (see tests/stream.rs
+/// for how each is derived).
+const ANTHROPIC_STREAMS: [(&[u8], Usage); 5] = [
+    (ANTHROPIC_TOOLS_SSE, usage(472, 89, Some(0), Some(0))),
+    (
+        ANTHROPIC_CACHE_UPDATE_SSE,
+        usage(12218, 510, Some(1024), Some(512)),
+    ),
+    (ANTHROPIC_ERROR_SSE, usage(1530, 1, Some(0), Some(0))),
+    (ANTHROPIC_CUT_SSE, usage(4121, 1, Some(4096), Some(0))),
+    (ANTHROPIC_ODD_SSE, usage(40, 7, None, None)),
+];
+
+const fn usage(input: u64, output: u64, read: Option<u64>, write: Option<u64>) -> Usage {
+    Usage {
+        input_tokens: Some(input),
+        output_tokens: Some(output),
+        cache_read_input_tokens: read,
+        cache_write_input_tokens: write,
+        reasoning_output_tokens: None,
+    }
+}
+
+/// Anthropic usage fields as a stream may report them: input, output, cache creation, cache
+/// read; `None` is sent as `null` or left out.
+type Fields = [Option<u32>; 4];
+const FIELD_NAMES: [&str; 4] = [
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+];
+
+fn fields() -> impl Strategy<Value = Fields> {
+    [
+        prop::option::of(any::<u32>()),
+        prop::option::of(any::<u32>()),
+        prop::option::of(any::<u32>()),
+        prop::option::of(any::<u32>()),
+    ]
+}
+
+fn usage_json(fields: &Fields) -> Value {
+    let mut usage = serde_json::Map::new();
+    for (i, (name, value)) in FIELD_NAMES.iter().zip(fields).enumerate() {
+        match value {
+            Some(n) => {
+                usage.insert((*name).into(), json!(n));
+            }
+            // Alternate between `null` and leaving the field out: both must keep the old value.
+            None if i % 2 == 0 => {
+                usage.insert((*name).into(), Value::Null);
+            }
+            None => {}
+        }
+    }
+    Value::Object(usage)
+}
+
+/// A stream with the given message_start usage and message_deltas (each after some text
+/// deltas), and the usage it must be metered as, computed independently of the crate.
+fn anthropic_stream(start: Fields, deltas: &[(Fields, Vec<String>)]) -> (Vec<u8>, Usage) {
+    let mut out = String::new();
+    let mut event = |name: &str, data: Value| {
+        out.push_str(&format!("event: {name}\ndata: {data}\n\n"));
+    };
+    event(
+        "message_start",
+        json!({"type": "message_start", "message": {"model": "claude-gen",
+        "content": [], "usage": usage_json(&start)}}),
+    );
+    let mut current = start;
+    for (fields, texts) in deltas {
+        for text in texts {
+            event(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "text_delta", "text": text}}),
+            );
+        }
+        event(
+            "message_delta",
+            json!({"type": "message_delta",
+            "delta": {"stop_reason": "end_turn"}, "usage": usage_json(fields)}),
+        );
+        for (kept, newer) in current.iter_mut().zip(fields) {
+            *kept = newer.or(*kept);
+        }
+    }
+    let [input, output, creation, read] = current.map(|f| f.map(u64::from));
+    let any_input = input.is_some() || creation.is_some() || read.is_some();
+    let want = Usage {
+        input_tokens: any_input
+            .then(|| input.unwrap_or(0) + creation.unwrap_or(0) + read.unwrap_or(0)),
+        output_tokens: output,
+        cache_read_input_tokens: read,
+        cache_write_input_tokens: creation,
+        reasoning_output_tokens: None,
+    };
+    (out.into_bytes(), want)
+}
+
 /// Runs every entry point over `bytes`; only a panic can fail this.
 fn garbage(bytes: &[u8], cuts: &[usize]) {
     let body = Bytes::copy_from_slice(bytes);
@@ -143,7 +312,8 @@ fn garbage(bytes: &[u8], cuts: &[usize]) {
         let _ = run_json(op, &chunks);
         for strip in [false, true] {
             let (out, _) = run_stream(op, strip, &chunks);
-            if !strip {
+            // Anthropic streams are never rewritten, strip or not.
+            if !strip || op.is_anthropic() {
                 assert_eq!(out, bytes);
             }
         }

@@ -1,5 +1,6 @@
-//! StreamMeter on realistic OpenAI streams: usage, model and error extraction, passthrough
-//! without copies, and strip mode reproducing the stream the caller would have received.
+//! StreamMeter on realistic OpenAI and Anthropic streams: usage, model and error extraction,
+//! passthrough without copies, and strip mode reproducing the stream the caller would have
+//! received.
 
 mod common;
 
@@ -286,4 +287,161 @@ fn strip_removes_non_null_usage_from_content_chunks() {
         b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"
     );
     assert_eq!(s.usage.output_tokens, Some(1));
+}
+
+fn anthropic_usage(
+    input: u64,
+    output: u64,
+    cache_read: Option<u64>,
+    cache_write: Option<u64>,
+) -> Usage {
+    Usage {
+        input_tokens: Some(input),
+        output_tokens: Some(output),
+        cache_read_input_tokens: cache_read,
+        cache_write_input_tokens: cache_write,
+        reasoning_output_tokens: None,
+    }
+}
+
+#[test]
+fn anthropic_text_and_tool_use() {
+    // message_delta's cumulative output_tokens replaces message_start's, never adds to it.
+    assert_eq!(
+        summary_of(Operation::Messages, ANTHROPIC_TOOLS_SSE),
+        summary(
+            anthropic_usage(472, 89, Some(0), Some(0)),
+            "claude-sonnet-4-5-20250929",
+            None
+        )
+    );
+}
+
+#[test]
+fn anthropic_message_delta_updates_input_and_cache() {
+    // 10682 (updated) + 1024 read (kept: the delta says null) + 512 written (updated).
+    assert_eq!(
+        summary_of(Operation::Messages, ANTHROPIC_CACHE_UPDATE_SSE),
+        summary(
+            anthropic_usage(12218, 510, Some(1024), Some(512)),
+            "claude-opus-4-1-20250805",
+            None
+        )
+    );
+}
+
+#[test]
+fn anthropic_error_event_after_content() {
+    assert_eq!(
+        summary_of(Operation::Messages, ANTHROPIC_ERROR_SSE),
+        summary(
+            anthropic_usage(1530, 1, Some(0), Some(0)),
+            "claude-sonnet-4-20250514",
+            Some("overloaded_error")
+        )
+    );
+    let undecodable = b"event: error\ndata: {\"type\":\"error\",\"error\":\n\n";
+    assert_eq!(
+        summary_of(Operation::Messages, undecodable)
+            .error
+            .as_deref(),
+        Some("stream_error")
+    );
+}
+
+#[test]
+fn anthropic_cut_stream_keeps_message_start_usage() {
+    let (out, s) = run_stream(Operation::Messages, false, &whole(ANTHROPIC_CUT_SSE));
+    assert_eq!(out, ANTHROPIC_CUT_SSE);
+    assert_eq!(
+        s,
+        summary(
+            anthropic_usage(4121, 1, Some(4096), Some(0)),
+            "claude-3-7-sonnet-20250219",
+            None
+        )
+    );
+}
+
+#[test]
+fn anthropic_bad_json_and_unknown_events_are_ignored() {
+    // The unknown event's usage and error, and the later malformed message_delta, change
+    // nothing: the last good message_delta stands.
+    assert_eq!(
+        summary_of(Operation::Messages, ANTHROPIC_ODD_SSE),
+        summary(
+            anthropic_usage(40, 7, None, None),
+            "claude-haiku-4-5-20251001",
+            None
+        )
+    );
+}
+
+#[test]
+fn anthropic_without_event_lines_uses_the_data_type() {
+    for stream in [
+        ANTHROPIC_TOOLS_SSE,
+        ANTHROPIC_CACHE_UPDATE_SSE,
+        ANTHROPIC_ERROR_SSE,
+        ANTHROPIC_CUT_SSE,
+        ANTHROPIC_ODD_SSE,
+    ] {
+        let bare = without_event_lines(stream);
+        assert!(!bare.windows(6).any(|w| w == b"event:"));
+        assert_eq!(
+            summary_of(Operation::Messages, &bare),
+            summary_of(Operation::Messages, stream)
+        );
+    }
+}
+
+#[test]
+fn anthropic_every_message_delta_overwrites() {
+    let stream = b"event: message_start\n\
+data: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-x\",\"usage\":{\"input_tokens\":10,\"output_tokens\":1}}}\n\n\
+event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":20}}\n\n\
+event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":35,\"input_tokens\":null}}\n\n\
+event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    assert_eq!(
+        summary_of(Operation::Messages, stream),
+        summary(anthropic_usage(10, 35, None, None), "claude-x", None)
+    );
+}
+
+#[test]
+fn anthropic_summary_is_current_after_each_event() {
+    let mut meter = StreamMeter::new(Operation::Messages, false);
+    let delta_at = ANTHROPIC_TOOLS_SSE
+        .windows(20)
+        .position(|w| w == b"event: message_delta")
+        .expect("fixture has a message_delta");
+    meter.feed(Bytes::copy_from_slice(&ANTHROPIC_TOOLS_SSE[..delta_at]));
+    assert_eq!(meter.summary().usage.output_tokens, Some(2));
+    assert_eq!(meter.summary().usage.input_tokens, Some(472));
+    meter.feed(Bytes::copy_from_slice(&ANTHROPIC_TOOLS_SSE[delta_at..]));
+    assert_eq!(meter.summary().usage.output_tokens, Some(89));
+}
+
+#[test]
+fn anthropic_streams_are_never_stripped() {
+    for &(op, stream) in STREAMS.iter().filter(|(op, _)| op.is_anthropic()) {
+        let mut meter = StreamMeter::new(op, true);
+        let chunk = Bytes::copy_from_slice(stream);
+        let out = meter.feed(chunk.clone());
+        assert_eq!(out.as_ptr(), chunk.as_ptr());
+        assert!(meter.finish().is_empty());
+        assert_eq!(meter.summary(), &summary_of(op, stream));
+    }
+}
+
+#[test]
+fn count_tokens_stream_records_no_usage() {
+    let s = summary_of(Operation::CountTokens, ANTHROPIC_CACHE_UPDATE_SSE);
+    assert!(s.usage.is_empty());
+    assert_eq!(
+        s.response_model.as_deref(),
+        Some("claude-opus-4-1-20250805")
+    );
+    let s = summary_of(Operation::CountTokens, ANTHROPIC_ERROR_SSE);
+    assert_eq!(s.error.as_deref(), Some("overloaded_error"));
 }

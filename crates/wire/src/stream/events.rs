@@ -1,12 +1,14 @@
 //! What each OpenAI stream event means for metering: Chat/Completions chunks and Responses
 //! events are read here, one [`SseEvent`] at a time, into a [`ResponseSummary`]. Most events
 //! carry nothing the gateway needs, so each one is first classified cheaply (substring search or
-//! event name) and only the few that matter get their relevant members decoded.
+//! event name) and only the few that matter get their relevant members decoded. Anthropic
+//! streams are handed to [`super::anthropic`], which owns their meaning.
 
 use memchr::memmem::Finder;
 use std::ops::Range;
 use std::sync::LazyLock;
 
+use super::anthropic::AnthropicEvents;
 use crate::json_scan::{find_member, member_removal, Members};
 use crate::sse::SseEvent;
 use crate::usage::{self, ResponseSummary};
@@ -27,6 +29,7 @@ pub(crate) enum Verdict {
 pub(crate) struct EventMeter {
     op: Operation,
     summary: ResponseSummary,
+    anthropic: AnthropicEvents,
 }
 
 // Built once per process: a searcher costs more to build than most chunks cost to search.
@@ -39,6 +42,7 @@ impl EventMeter {
         EventMeter {
             op,
             summary: ResponseSummary::default(),
+            anthropic: AnthropicEvents::new(op == Operation::Messages),
         }
     }
 
@@ -51,6 +55,10 @@ impl EventMeter {
         match self.op {
             Operation::Responses => {
                 self.responses_event(event);
+                Verdict::Keep
+            }
+            op if op.is_anthropic() => {
+                self.anthropic.on_event(&mut self.summary, event);
                 Verdict::Keep
             }
             _ => self.chunk_event(event.data, strip),

@@ -1,12 +1,15 @@
-//! Metering (and, when the gateway asked for usage the caller did not, rewriting) of OpenAI SSE
-//! response streams while they are forwarded.
+//! Metering (and, when the gateway asked for usage the caller did not, rewriting) of OpenAI and
+//! Anthropic SSE response streams while they are forwarded.
 //!
 //! In passthrough mode [`StreamMeter::feed`] returns each upstream chunk untouched and uncopied;
 //! a side parse keeps only the current partial line and event. In strip mode the meter holds the
 //! bytes of the event in progress and releases each event as soon as its closing blank line
 //! arrives: unchanged, without its `"usage":null` member, or not at all (the usage-only chunk).
-//! The per-event meaning lives in [`events`]; this module owns the byte bookkeeping.
+//! The per-event meaning lives in [`events`] (OpenAI) and [`anthropic`]; this module owns the
+//! byte bookkeeping. Anthropic streams are always passed through: the gateway never adds anything
+//! to an Anthropic request that the caller would then have to be shielded from.
 
+mod anthropic;
 mod events;
 
 use bytes::Bytes;
@@ -27,7 +30,8 @@ pub struct StreamMeter {
 impl StreamMeter {
     /// `strip_usage` should be true only when the gateway itself added
     /// `stream_options.include_usage`; it applies to Chat Completions and legacy Completions
-    /// streams (other operations have no such option and are passed through).
+    /// streams (other operations, Anthropic's included, have no such option and are passed
+    /// through).
     pub fn new(op: Operation, strip_usage: bool) -> Self {
         let strips =
             strip_usage && matches!(op, Operation::ChatCompletions | Operation::Completions);

@@ -39,6 +39,16 @@ pub const RESPONSES_FAILED_JSON: &[u8] = fixture!("responses_failed.json");
 pub const RESPONSES_INCOMPLETE_JSON: &[u8] = fixture!("responses_incomplete.json");
 pub const ERROR_JSON: &[u8] = fixture!("error.json");
 
+pub const ANTHROPIC_JSON: &[u8] = fixture!("anthropic/message.json");
+pub const ANTHROPIC_NO_CACHE_JSON: &[u8] = fixture!("anthropic/message_no_cache.json");
+pub const ANTHROPIC_ERROR_JSON: &[u8] = fixture!("anthropic/error.json");
+pub const ANTHROPIC_COUNT_TOKENS_JSON: &[u8] = fixture!("anthropic/count_tokens.json");
+pub const ANTHROPIC_TOOLS_SSE: &[u8] = fixture!("anthropic/stream_tools.sse");
+pub const ANTHROPIC_CACHE_UPDATE_SSE: &[u8] = fixture!("anthropic/stream_cache_update.sse");
+pub const ANTHROPIC_ERROR_SSE: &[u8] = fixture!("anthropic/stream_error.sse");
+pub const ANTHROPIC_CUT_SSE: &[u8] = fixture!("anthropic/stream_cut.sse");
+pub const ANTHROPIC_ODD_SSE: &[u8] = fixture!("anthropic/stream_odd.sse");
+
 /// Every stream fixture with the operation it belongs to.
 pub const STREAMS: &[(Operation, &[u8])] = &[
     (Operation::ChatCompletions, CHAT_USAGE),
@@ -52,6 +62,11 @@ pub const STREAMS: &[(Operation, &[u8])] = &[
     (Operation::Responses, RESPONSES_INCOMPLETE_SSE),
     (Operation::Responses, RESPONSES_FAILED_SSE),
     (Operation::Responses, RESPONSES_ERROR_SSE),
+    (Operation::Messages, ANTHROPIC_TOOLS_SSE),
+    (Operation::Messages, ANTHROPIC_CACHE_UPDATE_SSE),
+    (Operation::Messages, ANTHROPIC_ERROR_SSE),
+    (Operation::Messages, ANTHROPIC_CUT_SSE),
+    (Operation::Messages, ANTHROPIC_ODD_SSE),
 ];
 
 /// Streams produced with include_usage, paired with the same stream without it.
@@ -72,6 +87,11 @@ pub const BODIES: &[(Operation, &[u8])] = &[
     (Operation::Responses, RESPONSES_FAILED_JSON),
     (Operation::Responses, RESPONSES_INCOMPLETE_JSON),
     (Operation::ChatCompletions, ERROR_JSON),
+    (Operation::Messages, ANTHROPIC_JSON),
+    (Operation::Messages, ANTHROPIC_NO_CACHE_JSON),
+    (Operation::Messages, ANTHROPIC_ERROR_JSON),
+    (Operation::CountTokens, ANTHROPIC_COUNT_TOKENS_JSON),
+    (Operation::CountTokens, ANTHROPIC_ERROR_JSON),
 ];
 
 /// The same stream with every `\n` line ending replaced by `\r\n`.
@@ -91,6 +111,16 @@ pub fn cr(stream: &[u8]) -> Vec<u8> {
     stream
         .iter()
         .map(|&b| if b == b'\n' { b'\r' } else { b })
+        .collect()
+}
+
+/// The stream as a server that sends no `event:` lines would: the data's `type` must suffice.
+pub fn without_event_lines(stream: &[u8]) -> Vec<u8> {
+    stream
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|line| !line.starts_with(b"event:"))
+        .flatten()
+        .copied()
         .collect()
 }
 
