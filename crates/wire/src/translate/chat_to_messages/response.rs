@@ -19,12 +19,13 @@ const MAX_ERROR_TEXT: usize = 1024;
 struct AnthropicMessage<'a> {
     #[serde(rename = "type", borrow)]
     kind: Str<'a>,
-    #[serde(borrow)]
-    id: &'a RawValue,
-    #[serde(borrow)]
-    model: &'a RawValue,
-    #[serde(borrow)]
-    content: Vec<ContentBlock<'a>>,
+    // Optional here so a body of another type is named as such, not as a missing member.
+    #[serde(default, borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    model: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    content: Option<Vec<ContentBlock<'a>>>,
     #[serde(default, borrow)]
     stop_reason: Option<Str<'a>>,
     #[serde(default)]
@@ -108,12 +109,16 @@ pub fn response(body: &[u8], created: u64) -> Result<Vec<u8>, TranslateError> {
             msg.kind.as_str()
         )));
     }
-    let message = assistant_message(&msg.content)?;
+    let missing = |field| TranslateError(format!("not an Anthropic message: no `{field}`"));
+    let id = msg.id.ok_or_else(|| missing("id"))?;
+    let model = msg.model.ok_or_else(|| missing("model"))?;
+    let content = msg.content.as_deref().ok_or_else(|| missing("content"))?;
+    let message = assistant_message(content)?;
     let out = ChatCompletion {
-        id: msg.id,
+        id,
         object: "chat.completion",
         created,
-        model: msg.model,
+        model,
         choices: [Choice {
             index: 0,
             message,
