@@ -360,6 +360,31 @@ fn stream_of_nothing_is_a_truncation() {
     assert!(!text.contains("[DONE]"));
 }
 
+#[test]
+fn stream_error_before_message_start_is_only_the_error() {
+    let sse = b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"Slow down\"}}\n\n";
+    let out = String::from_utf8(stream_in_pieces(true, [&sse[..]])).unwrap();
+    assert_eq!(
+        out,
+        "data: {\"error\":{\"message\":\"Slow down\",\"type\":\"rate_limit_exceeded\",\"param\":null,\"code\":\"rate_limit_error\"}}\n\n"
+    );
+}
+
+#[test]
+fn stream_without_event_lines_is_read_by_its_data_type() {
+    let sse = fixture!("stream_tool_use.sse");
+    let text = String::from_utf8(sse.to_vec()).unwrap();
+    let data_only: String = text
+        .split_inclusive('\n')
+        .filter(|line| !line.starts_with("event: "))
+        .collect();
+    assert_ne!(data_only.as_bytes(), sse);
+    assert_eq!(
+        stream_in_pieces(true, [data_only.as_bytes()]),
+        stream_in_pieces(true, [sse])
+    );
+}
+
 const STREAMS: &[&[u8]] = &[
     fixture!("stream_text.sse"),
     fixture!("stream_tool_use.sse"),
