@@ -229,11 +229,14 @@ enum StartBlock<'a> {
 struct EmptyObject {}
 
 #[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type")]
 enum Delta<'a> {
-    TextDelta { text: &'a str },
-    ThinkingDelta { thinking: &'a str },
-    InputJsonDelta { partial_json: &'a str },
+    #[serde(rename = "text_delta")]
+    Text { text: &'a str },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: &'a str },
+    #[serde(rename = "input_json_delta")]
+    InputJson { partial_json: &'a str },
 }
 
 #[derive(Serialize)]
@@ -294,13 +297,13 @@ impl State {
             let reasoning = delta.reasoning_content.non_empty();
             if let Some(thinking) = reasoning.or_else(|| delta.reasoning.non_empty()) {
                 self.ensure_open(Open::Thinking);
-                self.delta(Delta::ThinkingDelta {
+                self.delta(Delta::Thinking {
                     thinking: &thinking,
                 });
             }
             if let Some(text) = delta.content.non_empty().or(delta.refusal.non_empty()) {
                 self.ensure_open(Open::Text);
-                self.delta(Delta::TextDelta { text: &text });
+                self.delta(Delta::Text { text: &text });
             }
             for call in delta.tool_calls.unwrap_or_default() {
                 self.on_tool_call(call);
@@ -336,7 +339,7 @@ impl State {
             self.had_tool_use = true;
         }
         if let Some(arguments) = function.arguments.non_empty() {
-            self.delta(Delta::InputJsonDelta {
+            self.delta(Delta::InputJson {
                 partial_json: &arguments,
             });
         }
