@@ -8,6 +8,7 @@
 
 use agentgateway_wire::translate::messages_to_chat::{self as m2c, StreamTranslator};
 use agentgateway_wire::translate::RequestOptions;
+use proptest::prelude::*;
 use serde_json::Value;
 
 macro_rules! fixture {
@@ -504,5 +505,36 @@ fn stream_split_anywhere_gives_the_same_output() {
             }
             assert_eq!(run_stream(&pieces), whole, "{name} random round {round}");
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Every entry point takes arbitrary bytes without panicking, and whatever the stream
+    /// translator emits still follows Anthropic's event grammar.
+    #[test]
+    fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let _ = m2c::request(&bytes, &OPTS);
+        let _ = m2c::response(&bytes);
+        let error: Value = serde_json::from_slice(&m2c::error(500, &bytes)).unwrap();
+        prop_assert_eq!(&error["type"], "error");
+        let out = run_stream(&[&bytes]);
+        check_grammar(&out);
+    }
+
+    /// Fixture streams with a few bytes overwritten: still no panic, still a valid stream.
+    #[test]
+    fn corrupted_streams_stay_well_formed(
+        which in 0..STREAMS.len(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+    ) {
+        let mut stream = STREAMS[which].1.to_vec();
+        for (at, byte) in edits {
+            let i = at.index(stream.len());
+            stream[i] = byte;
+        }
+        let out = run_stream(&[&stream]);
+        check_grammar(&out);
     }
 }

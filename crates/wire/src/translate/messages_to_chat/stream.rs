@@ -410,7 +410,7 @@ impl State {
 
     fn open_block(&mut self, content_block: StartBlock<'_>) {
         self.index = self.next;
-        self.next += 1;
+        self.next = self.next.saturating_add(1);
         let index = self.index;
         self.write(&Event::ContentBlockStart {
             index,
