@@ -191,12 +191,9 @@ fn user_blocks<'a>(
 
 /// A single text part reads as a plain string, which every compatible server accepts.
 fn user_content(mut parts: Vec<Part<'_>>) -> UserContent<'_> {
-    match parts.as_slice() {
+    match parts.as_mut_slice() {
         [] => UserContent::Text(Cow::Borrowed("")),
-        [Part::Text { .. }] => match parts.pop() {
-            Some(Part::Text { text }) => UserContent::Text(text),
-            _ => UserContent::Parts(parts),
-        },
+        [Part::Text { text }] => UserContent::Text(std::mem::take(text)),
         _ => UserContent::Parts(parts),
     }
 }
