@@ -126,14 +126,37 @@ pub(super) fn translate(body: &[u8]) -> Result<Vec<u8>, TranslateError> {
             "provider response is not a chat completion: no choices".into(),
         ));
     };
-    let message = choice.message;
+    let content = content_blocks(choice.message);
+    let has_tool_use = content.iter().any(|b| matches!(b, Block::ToolUse { .. }));
+    let reason = choice
+        .finish_reason
+        .0
+        .as_deref()
+        .map(stop_reason_from_openai);
+    let usage = completion
+        .usage
+        .and_then(|u| parse_openai_usage(Operation::ChatCompletions, u.get().as_bytes()));
+    let out = Message {
+        id: completion.id.0.unwrap_or_default(),
+        kind: "message",
+        role: "assistant",
+        model: completion.model.0.unwrap_or_default(),
+        content,
+        stop_reason: stop_reason(reason, has_tool_use),
+        stop_sequence: None,
+        usage: AnthropicUsage::from_openai(usage),
+    };
+    let mut buf = Vec::with_capacity(body.len() + 128);
+    serde_json::to_writer(&mut buf, &out)
+        .map_err(|e| TranslateError(format!("cannot write the Anthropic message: {e}")))?;
+    Ok(buf)
+}
+
+/// Thinking first (as Claude orders it), then the text, then one `tool_use` per call.
+fn content_blocks(message: ChoiceMessage<'_>) -> Vec<Block<'_>> {
     let mut content = Vec::new();
-    if let Some(thinking) = message.reasoning_content.non_empty() {
-        content.push(Block::Thinking {
-            thinking,
-            signature: "",
-        });
-    } else if let Some(thinking) = message.reasoning.non_empty() {
+    let reasoning = message.reasoning_content.non_empty();
+    if let Some(thinking) = reasoning.or_else(|| message.reasoning.non_empty()) {
         content.push(Block::Thinking {
             thinking,
             signature: "",
@@ -143,45 +166,16 @@ pub(super) fn translate(body: &[u8]) -> Result<Vec<u8>, TranslateError> {
     if let Some(text) = message_text(message.content).or_else(|| message.refusal.non_empty()) {
         content.push(Block::Text { text });
     }
-    for (i, call) in message
-        .tool_calls
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
+    let calls = message.tool_calls.unwrap_or_default();
+    for (i, call) in calls.into_iter().enumerate() {
+        let id = call.id.non_empty();
         content.push(Block::ToolUse {
-            id: call
-                .id
-                .non_empty()
-                .unwrap_or_else(|| format!("call_{i}").into()),
+            id: id.unwrap_or_else(|| format!("call_{i}").into()),
             name: call.function.name.0.unwrap_or_default(),
             input: tool_input(call.function.arguments),
         });
     }
-    let has_tool_use = content.iter().any(|b| matches!(b, Block::ToolUse { .. }));
-    let reason = choice
-        .finish_reason
-        .0
-        .as_deref()
-        .map(stop_reason_from_openai);
-    let out = Message {
-        id: completion.id.0.unwrap_or_default(),
-        kind: "message",
-        role: "assistant",
-        model: completion.model.0.unwrap_or_default(),
-        content,
-        stop_reason: stop_reason(reason, has_tool_use),
-        stop_sequence: None,
-        usage: AnthropicUsage::from_openai(
-            completion
-                .usage
-                .and_then(|u| parse_openai_usage(Operation::ChatCompletions, u.get().as_bytes())),
-        ),
-    };
-    let mut buf = Vec::with_capacity(body.len() + 128);
-    serde_json::to_writer(&mut buf, &out)
-        .map_err(|e| TranslateError(format!("cannot write the Anthropic message: {e}")))?;
-    Ok(buf)
+    content
 }
 
 /// The stop reason, made `tool_use` when tools were called but the server said `stop` (or
