@@ -6,28 +6,22 @@
 
 mod support;
 
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::fake_anthropic::{
-    count_tokens_json, echo_headers_text, message_json, quote, scenario_stream_bytes, stream_bytes,
-    FakeAnthropic, Reply, Scenario, CACHE_CREATION_INPUT_TOKENS, CACHE_READ_INPUT_TOKENS,
-    COUNT_TOKENS_INPUT, EVENTS_BEFORE_FAILURE, INPUT_TOKENS, MODEL_SUFFIX, OK_STREAM_EVENTS,
+    assert_anthropic_error, count_tokens_json, echo_headers_text, event_names, json_events,
+    message_json, python_with_anthropic_sdk, quote, scenario_stream_bytes, sse_frames,
+    stream_bytes, streamed_text, streamed_tool_input, FakeAnthropic, Reply, Scenario, SseFrame,
+    CACHE_CREATION_INPUT_TOKENS, CACHE_READ_INPUT_TOKENS, COUNT_TOKENS_INPUT,
+    EVENTS_BEFORE_FAILURE, INPUT_TOKENS, KNOWN_EVENTS, MODEL_SUFFIX, OK_STREAM_EVENTS,
     ORGANIZATION_ID, OUTPUT_TOKENS, REQUEST_ID, SCENARIO_HEADER, SLOW_GAP, START_OUTPUT_TOKENS,
     TEXT, TEXT_DELTAS, TOOL_INPUT, TOOL_INPUT_FRAGMENTS, TOOL_NAME, TOOL_TEXT, TOOL_TEXT_DELTAS,
 };
 
-const MODEL: &str = "claude-sonnet-4-5";
-const KNOWN_EVENTS: [&str; 8] = [
-    "message_start",
-    "content_block_start",
-    "content_block_delta",
-    "content_block_stop",
-    "message_delta",
-    "message_stop",
-    "ping",
-    "error",
-];
+const MODEL: &str = "claude-sonnet-4-6";
 
 fn dated_model() -> String {
     format!("{MODEL}{MODEL_SUFFIX}")
@@ -52,72 +46,20 @@ fn request(fake: &FakeAnthropic, route: &str, scenario: &str) -> reqwest::Reques
 }
 
 async fn post(fake: &FakeAnthropic, scenario: &str, body: &Value) -> reqwest::Response {
-    request(fake, "/messages", scenario)
-        .json(body)
-        .send()
-        .await
-        .expect("request to fake")
+    send(request(fake, "/messages", scenario).json(body)).await
+}
+
+async fn send(builder: reqwest::RequestBuilder) -> reqwest::Response {
+    builder.send().await.expect("request to fake")
 }
 
 async fn text_of(resp: reqwest::Response) -> String {
     resp.text().await.expect("whole body")
 }
 
-/// One SSE frame: its event name and its data as text (not necessarily JSON).
-struct SseFrame {
-    event: String,
-    data: String,
-}
-
-/// Splits a stream into frames, asserting each is exactly `event: <name>\ndata: <data>`.
-fn frames(stream: &str) -> Vec<SseFrame> {
-    assert!(
-        stream.ends_with("\n\n"),
-        "stream ends mid-frame: {stream:?}"
-    );
-    stream
-        .split_terminator("\n\n")
-        .map(|frame| {
-            let (event, data) = frame.split_once('\n').expect("two lines per frame");
-            SseFrame {
-                event: event
-                    .strip_prefix("event: ")
-                    .expect("event line")
-                    .to_owned(),
-                data: data.strip_prefix("data: ").expect("data line").to_owned(),
-            }
-        })
-        .collect()
-}
-
-/// Every frame's data parsed, each checked to carry its own event name as `type`.
-fn json_frames(stream: &str) -> Vec<(String, Value)> {
-    frames(stream)
-        .into_iter()
-        .map(|f| {
-            let data: Value = serde_json::from_str(&f.data).expect("JSON data");
-            assert_eq!(data["type"], f.event.as_str());
-            (f.event, data)
-        })
-        .collect()
-}
-
-fn names(frames: &[(String, Value)]) -> Vec<&str> {
-    frames.iter().map(|(name, _)| name.as_str()).collect()
-}
-
-/// The concatenated `text_delta`s of block `index`.
-fn streamed_text(frames: &[(String, Value)], index: u64) -> String {
-    frames
-        .iter()
-        .filter(|(_, d)| d["type"] == "content_block_delta" && d["index"] == index)
-        .filter_map(|(_, d)| d["delta"]["text"].as_str())
-        .collect()
-}
-
 /// Asserts `keys` appear in `text` in this order (serde_json's `Value` sorts them, so order is
 /// checked on the raw text).
-fn assert_key_order(text: &str, keys: &[&str]) {
+fn assert_key_order<'a>(text: &str, keys: impl IntoIterator<Item = &'a str>) {
     let mut from = 0;
     for key in keys {
         let needle = format!("\"{key}\":");
@@ -170,25 +112,9 @@ async fn ok_message_is_byte_exact_in_anthropic_key_order() {
     assert_eq!(resp.headers()["anthropic-organization-id"], ORGANIZATION_ID);
     let text = text_of(resp).await;
     assert_eq!(text, message_json(&dated_model(), Reply::Text));
-    assert_key_order(
-        &text,
-        &[
-            "id",
-            "type",
-            "role",
-            "model",
-            "content",
-            "type",
-            "text",
-            "stop_reason",
-            "stop_sequence",
-            "usage",
-            "input_tokens",
-            "cache_creation_input_tokens",
-            "cache_read_input_tokens",
-            "output_tokens",
-        ],
-    );
+    let keys = "id type role model content type text stop_reason stop_sequence usage input_tokens \
+                cache_creation_input_tokens cache_read_input_tokens output_tokens";
+    assert_key_order(&text, keys.split_whitespace());
     let message: Value = serde_json::from_str(&text).expect("JSON body");
     assert_eq!(message["id"], "msg_fake0001");
     assert_eq!(message["type"], "message");
@@ -212,8 +138,8 @@ async fn ok_stream_is_byte_exact_and_in_order() {
     );
     let text = text_of(resp).await;
     assert_eq!(text.as_bytes(), stream_bytes(&dated_model(), Reply::Text));
-    let frames = json_frames(&text);
-    assert_eq!(names(&frames), OK_STREAM_EVENTS);
+    let frames = json_events(&text);
+    assert_eq!(event_names(&frames), OK_STREAM_EVENTS);
 
     let start = &frames[0].1["message"];
     assert_eq!(start["model"], dated_model());
@@ -257,7 +183,7 @@ async fn tool_use_answers_with_a_text_then_a_tool_block() {
         text.as_bytes(),
         stream_bytes(&dated_model(), Reply::ToolUse)
     );
-    let frames = json_frames(&text);
+    let frames = json_events(&text);
     assert_eq!(streamed_text(&frames, 0), TOOL_TEXT);
     let tool_start = frames
         .iter()
@@ -265,14 +191,7 @@ async fn tool_use_answers_with_a_text_then_a_tool_block() {
         .expect("tool block start");
     assert_eq!(tool_start.1["content_block"]["name"], TOOL_NAME);
     assert_eq!(tool_start.1["content_block"]["input"], json!({}));
-    let partial: String = frames
-        .iter()
-        .filter(|(_, d)| d["delta"]["type"] == "input_json_delta")
-        .map(|(_, d)| {
-            assert_eq!(d["index"], 1);
-            d["delta"]["partial_json"].as_str().expect("partial_json")
-        })
-        .collect();
+    let partial = streamed_tool_input(&frames, 1);
     assert_eq!(partial, TOOL_INPUT);
     let input: Value = serde_json::from_str(&partial).expect("fragments join into JSON");
     assert_eq!(input, json!({"city": "Paris"}));
@@ -283,7 +202,7 @@ async fn tool_use_answers_with_a_text_then_a_tool_block() {
         .collect();
     assert_eq!(stops, [&json!(0), &json!(1)]);
     assert_eq!(
-        names(&frames)[frames.len() - 2..],
+        event_names(&frames)[frames.len() - 2..],
         ["message_delta", "message_stop"]
     );
     assert_eq!(
@@ -301,8 +220,8 @@ async fn max_tokens_scenario_stops_on_max_tokens() {
     assert_eq!(message["stop_reason"], "max_tokens");
 
     let text = text_of(post(&fake, "max-tokens", &body(true)).await).await;
-    let frames = json_frames(&text);
-    assert_eq!(names(&frames), OK_STREAM_EVENTS);
+    let frames = json_events(&text);
+    assert_eq!(event_names(&frames), OK_STREAM_EVENTS);
     assert_eq!(frames[8].1["delta"]["stop_reason"], "max_tokens");
 }
 
@@ -320,11 +239,7 @@ async fn error_scenarios_use_anthropic_error_bodies_on_both_routes() {
             ("/messages", true),
             ("/messages/count_tokens", false),
         ] {
-            let resp = request(&fake, route, scenario)
-                .json(&body(stream))
-                .send()
-                .await
-                .expect("request to fake");
+            let resp = send(request(&fake, route, scenario).json(&body(stream))).await;
             assert_eq!(resp.status(), status, "{scenario} {route}");
             assert_eq!(resp.headers()["content-type"], "application/json");
             if status == 429 {
@@ -337,26 +252,6 @@ async fn error_scenarios_use_anthropic_error_bodies_on_both_routes() {
             assert_anthropic_error(&text_of(resp).await, kind);
         }
     }
-}
-
-/// Exactly `{"type":"error","error":{"type":kind,"message":<non-empty>}}`, in that key order.
-fn assert_anthropic_error(text: &str, kind: &str) {
-    assert!(
-        text.starts_with(&format!(
-            r#"{{"type":"error","error":{{"type":"{kind}","message":""#
-        )),
-        "{text}"
-    );
-    let error: Value = serde_json::from_str(text).expect("JSON error");
-    assert_eq!(error.as_object().map(|o| o.len()), Some(2), "{text}");
-    assert_eq!(
-        error["error"].as_object().map(|o| o.len()),
-        Some(2),
-        "{text}"
-    );
-    assert!(error["error"]["message"]
-        .as_str()
-        .is_some_and(|m| !m.is_empty()));
 }
 
 #[tokio::test]
@@ -378,7 +273,7 @@ async fn missing_provider_headers_are_refused_with_401() {
             .header("anthropic-version", "2023-06-01"),
     ];
     for builder in requests {
-        let resp = builder.json(&body(false)).send().await.expect("request");
+        let resp = send(builder.json(&body(false))).await;
         assert_eq!(resp.status(), 401);
         let text = text_of(resp).await;
         assert_anthropic_error(&text, "authentication_error");
@@ -398,10 +293,10 @@ async fn stream_error_sends_an_error_event_after_some_text() {
         text.as_bytes(),
         scenario_stream_bytes(&dated_model(), Scenario::StreamError)
     );
-    let frames = json_frames(&text);
+    let frames = json_events(&text);
     let mut want = OK_STREAM_EVENTS[..EVENTS_BEFORE_FAILURE].to_vec();
     want.push("error");
-    assert_eq!(names(&frames), want);
+    assert_eq!(event_names(&frames), want);
     assert_eq!(streamed_text(&frames, 0), "Hello from the");
     assert!(text.ends_with(concat!(
         "event: error\n",
@@ -429,8 +324,11 @@ async fn cut_stream_ends_with_a_body_error_before_message_delta() {
         scenario_stream_bytes(&dated_model(), Scenario::CutStream)
     );
     let text = String::from_utf8(received).expect("UTF-8 stream");
-    let frames = json_frames(&text);
-    assert_eq!(names(&frames), OK_STREAM_EVENTS[..EVENTS_BEFORE_FAILURE]);
+    let frames = json_events(&text);
+    assert_eq!(
+        event_names(&frames),
+        OK_STREAM_EVENTS[..EVENTS_BEFORE_FAILURE]
+    );
     assert!(!text.contains("message_delta") && !text.contains("message_stop"));
 }
 
@@ -442,23 +340,16 @@ async fn bad_event_adds_one_invalid_and_one_unknown_event() {
         text.as_bytes(),
         scenario_stream_bytes(&dated_model(), Scenario::BadEvent)
     );
-    let all = frames(&text);
+    let all = sse_frames(&text);
     assert_eq!(all.len(), OK_STREAM_EVENTS.len() + 2);
-    let invalid: Vec<&SseFrame> = all
-        .iter()
-        .filter(|f| serde_json::from_str::<Value>(&f.data).is_err())
-        .collect();
-    assert_eq!(invalid.len(), 1);
-    let unknown: Vec<&SseFrame> = all
-        .iter()
-        .filter(|f| !KNOWN_EVENTS.contains(&f.event.as_str()))
-        .collect();
-    assert_eq!(unknown.len(), 1);
+    let is_json = |f: &&SseFrame| serde_json::from_str::<Value>(&f.data).is_ok();
+    let is_known = |f: &&SseFrame| KNOWN_EVENTS.contains(&f.event.as_str());
+    assert_eq!(all.iter().filter(|f| !is_json(f)).count(), 1);
+    assert_eq!(all.iter().filter(|f| !is_known(f)).count(), 1);
     // Without those two it is exactly the ok stream: a client that skips them loses nothing.
     let rest: String = all
         .iter()
-        .filter(|f| KNOWN_EVENTS.contains(&f.event.as_str()))
-        .filter(|f| serde_json::from_str::<Value>(&f.data).is_ok())
+        .filter(|f| is_known(f) && is_json(f))
         .map(|f| format!("event: {}\ndata: {}\n\n", f.event, f.data))
         .collect();
     assert_eq!(rest.as_bytes(), stream_bytes(&dated_model(), Reply::Text));
@@ -491,13 +382,13 @@ async fn slow_stream_spaces_its_events() {
 async fn echo_headers_reports_the_provider_headers_received() {
     let fake = FakeAnthropic::start().await;
     for stream in [false, true] {
-        let resp = request(&fake, "/messages", "echo-headers")
-            .header("anthropic-beta", "prompt-caching-2024-07-31")
-            .header("anthropic-beta", "token-counting-2024-11-01")
-            .json(&body(stream))
-            .send()
-            .await
-            .expect("request to fake");
+        let resp = send(
+            request(&fake, "/messages", "echo-headers")
+                .header("anthropic-beta", "prompt-caching-2024-07-31")
+                .header("anthropic-beta", "token-counting-2024-11-01")
+                .json(&body(stream)),
+        )
+        .await;
         let text = text_of(resp).await;
         let want = concat!(
             r#"{"anthropic-version":"2023-06-01","#,
@@ -509,7 +400,7 @@ async fn echo_headers_reports_the_provider_headers_received() {
         if stream {
             let expected = stream_bytes(&dated_model(), Reply::Echo(want));
             assert_eq!(text.as_bytes(), expected);
-            assert_eq!(streamed_text(&json_frames(&text), 0), want);
+            assert_eq!(streamed_text(&json_events(&text), 0), want);
         } else {
             assert_eq!(text, message_json(&dated_model(), Reply::Echo(want)));
             let message: Value = serde_json::from_str(&text).expect("JSON body");
@@ -517,12 +408,12 @@ async fn echo_headers_reports_the_provider_headers_received() {
             assert_full_usage(&message["usage"]);
         }
     }
-    let resp = request(&fake, "/messages", "echo-headers")
-        .header("authorization", "Bearer x")
-        .json(&body(false))
-        .send()
-        .await
-        .expect("request to fake");
+    let resp = send(
+        request(&fake, "/messages", "echo-headers")
+            .header("authorization", "Bearer x")
+            .json(&body(false)),
+    )
+    .await;
     let message: Value = serde_json::from_str(&text_of(resp).await).expect("JSON body");
     let echoed: Value =
         serde_json::from_str(message["content"][0]["text"].as_str().expect("text")).expect("JSON");
@@ -537,12 +428,12 @@ async fn echo_request_returns_the_body_as_received() {
         r#"{"model":"claude-haiku-4-5", "max_tokens": 5,"#,
         r#""messages":[{"role":"user","content":"say \"hi\" ✓"}]}"#
     );
-    let resp = request(&fake, "/messages", "echo-request")
-        .header("content-type", "application/json")
-        .body(raw)
-        .send()
-        .await
-        .expect("request to fake");
+    let resp = send(
+        request(&fake, "/messages", "echo-request")
+            .header("content-type", "application/json")
+            .body(raw),
+    )
+    .await;
     let text = text_of(resp).await;
     // JSON-escaped in the raw bytes, the exact body once parsed.
     assert!(
@@ -558,11 +449,11 @@ async fn echo_request_returns_the_body_as_received() {
 #[tokio::test]
 async fn count_tokens_answers_a_fixed_count() {
     let fake = FakeAnthropic::start().await;
-    let resp = request(&fake, "/messages/count_tokens", "ok")
-        .json(&json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .expect("request to fake");
+    let resp = send(
+        request(&fake, "/messages/count_tokens", "ok")
+            .json(&json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]})),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let text = text_of(resp).await;
     assert_eq!(text, count_tokens_json());
@@ -572,11 +463,7 @@ async fn count_tokens_answers_a_fixed_count() {
 #[tokio::test]
 async fn requests_are_recorded_with_headers_and_body() {
     let fake = FakeAnthropic::start().await;
-    let resp = request(&fake, "/messages?beta=true", "ok")
-        .json(&body(false))
-        .send()
-        .await
-        .expect("request to fake");
+    let resp = send(request(&fake, "/messages?beta=true", "ok").json(&body(false))).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(fake.request_count(), 1);
     let recorded = &fake.requests()[0];
@@ -611,22 +498,14 @@ async fn bodies_and_routes_anthropic_refuses_are_refused() {
         ),
     ];
     for (raw, message) in cases {
-        let resp = request(&fake, "/messages", "ok")
-            .body(raw)
-            .send()
-            .await
-            .expect("request to fake");
+        let resp = send(request(&fake, "/messages", "ok").body(raw)).await;
         assert_eq!(resp.status(), 400, "{raw}");
         let text = text_of(resp).await;
         assert_anthropic_error(&text, "invalid_request_error");
         assert!(text.contains(message), "{raw}: {text}");
     }
     for route in ["/chat/completions", "/messages/batches"] {
-        let resp = request(&fake, route, "ok")
-            .json(&body(false))
-            .send()
-            .await
-            .expect("request to fake");
+        let resp = send(request(&fake, route, "ok").json(&body(false))).await;
         assert_eq!(resp.status(), 404);
         assert_anthropic_error(&text_of(resp).await, "not_found_error");
     }
@@ -650,4 +529,111 @@ async fn serves_h2c_with_prior_knowledge() {
     assert_eq!(resp.version(), http::Version::HTTP_2);
     let text = text_of(resp).await;
     assert_eq!(text.as_bytes(), stream_bytes(&dated_model(), Reply::Text));
+}
+
+// === the official SDK against the fake ===
+
+/// The official SDK parses every answer of the fake the way it parses Anthropic's: a check of
+/// the fake's wire format by the client that real applications use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anthropic_python_sdk_reads_the_fake() {
+    let Some(python) = python_with_anthropic_sdk() else {
+        return;
+    };
+    let fake = FakeAnthropic::start().await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/anthropic_client.py");
+    // The SDK appends /v1/messages itself.
+    let base_url = format!("http://{}", fake.addr);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .args([base_url.as_str(), "sk-ant-test", "--model", MODEL])
+            // The fake requires Anthropic's x-api-key; SDK 2.x sends only Authorization: Bearer.
+            .arg("--x-api-key")
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("run python");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "SDK script failed:\n{stderr}");
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect();
+    let step = |name: &str| -> Vec<&Value> { lines.iter().filter(|l| l["step"] == name).collect() };
+    let usage = json!({
+        "input_tokens": INPUT_TOKENS, "output_tokens": OUTPUT_TOKENS,
+        "cache_creation_input_tokens": CACHE_CREATION_INPUT_TOKENS,
+        "cache_read_input_tokens": CACHE_READ_INPUT_TOKENS,
+    });
+    let create = step("create")[0];
+    assert_eq!(create["model"], dated_model());
+    assert_eq!((&create["text"], &create["usage"]), (&json!(TEXT), &usage));
+    let stream = step("stream")[0];
+    assert_eq!(
+        (&stream["text"], &stream["text_events"]),
+        (&json!(TEXT), &json!(4))
+    );
+    assert_eq!(
+        (&stream["stop_reason"], &stream["usage"]),
+        (&json!("end_turn"), &usage)
+    );
+    assert_eq!(step("count_tokens")[0]["input_tokens"], COUNT_TOKENS_INPUT);
+    for tool_step in ["tool_use", "tool_use_stream"] {
+        let tool = step(tool_step)[0];
+        assert_eq!(tool["stop_reason"], "tool_use", "{tool}");
+        assert_eq!(tool["text"], TOOL_TEXT);
+        assert_eq!(
+            tool["tool"],
+            json!({"name": TOOL_NAME, "input": {"city": "Paris"}})
+        );
+    }
+    check_sdk_errors(&step("upstream_errors"));
+    // The fake knows no models and checks no key values: refusing those is the gateway's job.
+    assert_eq!(step("unknown_model")[0]["outcome"], "accepted");
+    assert_eq!(step("bad_key")[0]["outcome"], "accepted");
+    assert_eq!(
+        step("rate_limit")[0]["attempts"],
+        json!(["accepted", "accepted", "accepted"])
+    );
+    // 5 successful steps (two tool calls), 4 upstream errors, 2 refusals, 3 rate-limit tries.
+    assert_eq!(fake.request_count(), 14, "{lines:?}");
+}
+
+/// The SDK's exception classes for the fake's upstream errors.
+fn check_sdk_errors(errors: &[&Value]) {
+    let outcome = |scenario: &str| {
+        let line = errors.iter().find(|l| l["scenario"] == scenario);
+        line.map(|l| l["outcome"].clone()).expect("scenario line")
+    };
+    let error = |class: &str, status: Value, kind: &str, retry_after: Value| json!({"error": class, "status": status, "type": kind, "retry_after": retry_after});
+    let rate = error("RateLimitError", json!(429), "rate_limit_error", json!("1"));
+    assert_eq!(outcome("error-429"), rate);
+    let overloaded = error(
+        "OverloadedError",
+        json!(529),
+        "overloaded_error",
+        Value::Null,
+    );
+    assert_eq!(outcome("error-529"), overloaded);
+    let bad = error(
+        "BadRequestError",
+        json!(400),
+        "invalid_request_error",
+        Value::Null,
+    );
+    assert_eq!(outcome("error-400"), bad);
+    // A mid-stream error event raises from the stream after the text sent before it.
+    let mid = outcome("stream-error");
+    assert_eq!(
+        (&mid["error"], &mid["status"], &mid["type"]),
+        (
+            &json!("APIStatusError"),
+            &json!(200),
+            &json!("overloaded_error")
+        ),
+        "{mid}"
+    );
+    assert_eq!(mid["text_before"], "Hello from the");
 }

@@ -21,7 +21,9 @@ use std::borrow::Cow;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -102,6 +104,28 @@ impl Drop for FakeAnthropic {
     fn drop(&mut self) {
         self.server.abort();
     }
+}
+
+/// A Python that has the official `anthropic` SDK: `$AGW_PYTHON`, the workspace's
+/// `target/sdk-venv`, or `python3`; None (and a "skipped" line on stderr) if none has it.
+pub fn python_with_anthropic_sdk() -> Option<PathBuf> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/sdk-venv/bin/python");
+    let candidates = [
+        std::env::var_os("AGW_PYTHON").map(PathBuf::from),
+        Some(venv),
+        Some(PathBuf::from("python3")),
+    ];
+    let found = candidates.into_iter().flatten().find(|python| {
+        Command::new(python)
+            .args(["-c", "import anthropic"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if found.is_none() {
+        eprintln!("skipped: the anthropic Python SDK is not installed");
+    }
+    found
 }
 
 // === server ===

@@ -6,7 +6,8 @@
 //! <json>\n\n` frames): the gateway meters and translates Anthropic's real wire format, and
 //! `serde_json::json!` would sort the keys. The usage numbers are all different and non-zero so a
 //! test can tell which field ended up where, and check the normalised input (`input_tokens` +
-//! `cache_read_input_tokens` + `cache_creation_input_tokens`).
+//! `cache_read_input_tokens` + `cache_creation_input_tokens`). It also holds the helpers tests use
+//! to read such streams and errors back ([`sse_frames`], [`json_events`], [`streamed_text`]).
 
 use http::HeaderMap;
 
@@ -318,6 +319,104 @@ pub fn error_json(kind: &str, message: &str) -> String {
 
 fn error_object(kind: &str, message: &str) -> String {
     format!(r#"{{"type":{},"message":{}}}"#, quote(kind), quote(message))
+}
+
+// === reading streams (for tests) ===
+// What a test needs to check an Anthropic stream or error it received, from the fake or through
+// the gateway. These assert: they panic with the offending text when the bytes are malformed.
+
+/// Every event type Anthropic documents for a Messages stream.
+pub const KNOWN_EVENTS: [&str; 8] = [
+    "message_start",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+    "ping",
+    "error",
+];
+
+/// One SSE frame: its event name and its data as text (not necessarily JSON).
+pub struct SseFrame {
+    pub event: String,
+    pub data: String,
+}
+
+/// Splits a stream into frames, asserting each is exactly `event: <name>\ndata: <data>`.
+pub fn sse_frames(stream: &str) -> Vec<SseFrame> {
+    assert!(
+        stream.ends_with("\n\n"),
+        "stream ends mid-frame: {stream:?}"
+    );
+    stream
+        .split_terminator("\n\n")
+        .map(|frame| {
+            let (event, data) = frame.split_once('\n').expect("two lines per frame");
+            SseFrame {
+                event: event
+                    .strip_prefix("event: ")
+                    .expect("event line")
+                    .to_owned(),
+                data: data.strip_prefix("data: ").expect("data line").to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// Every frame's data parsed, each checked to carry its own event name as `type`.
+pub fn json_events(stream: &str) -> Vec<(String, serde_json::Value)> {
+    sse_frames(stream)
+        .into_iter()
+        .map(|f| {
+            let data: serde_json::Value = serde_json::from_str(&f.data).expect("JSON data");
+            assert_eq!(data["type"], f.event.as_str());
+            (f.event, data)
+        })
+        .collect()
+}
+
+pub fn event_names(events: &[(String, serde_json::Value)]) -> Vec<&str> {
+    events.iter().map(|(name, _)| name.as_str()).collect()
+}
+
+/// The concatenated `text_delta`s of block `index`.
+pub fn streamed_text(events: &[(String, serde_json::Value)], index: u64) -> String {
+    events
+        .iter()
+        .filter(|(_, d)| d["type"] == "content_block_delta" && d["index"] == index)
+        .filter_map(|(_, d)| d["delta"]["text"].as_str())
+        .collect()
+}
+
+/// The concatenated `input_json_delta` fragments of block `index`: the tool call's input.
+pub fn streamed_tool_input(events: &[(String, serde_json::Value)], index: u64) -> String {
+    events
+        .iter()
+        .filter(|(_, d)| d["type"] == "content_block_delta" && d["index"] == index)
+        .filter(|(_, d)| d["delta"]["type"] == "input_json_delta")
+        .filter_map(|(_, d)| d["delta"]["partial_json"].as_str())
+        .collect()
+}
+
+/// Exactly `{"type":"error","error":{"type":kind,"message":<non-empty>}}`, in that key order.
+pub fn assert_anthropic_error(text: &str, kind: &str) {
+    assert!(
+        text.starts_with(&format!(
+            r#"{{"type":"error","error":{{"type":"{kind}","message":""#
+        )),
+        "{text}"
+    );
+    let error: serde_json::Value = serde_json::from_str(text).expect("JSON error");
+    assert_eq!(error.as_object().map(|o| o.len()), Some(2), "{text}");
+    assert_eq!(
+        error["error"].as_object().map(|o| o.len()),
+        Some(2),
+        "{text}"
+    );
+    assert!(error["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
 }
 
 // === echoes ===
