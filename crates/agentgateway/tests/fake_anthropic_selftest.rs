@@ -2,23 +2,26 @@
 //!
 //! The end-to-end tests take the fake's bytes as ground truth for Anthropic's wire format, so a
 //! mistake here would hide (or invent) gateway bugs: these checks pin each scenario's status,
-//! headers, byte-exact bodies, stream frame order and usage numbers, and the request log.
+//! headers, byte-exact bodies, stream frame order and usage numbers, and the request log. The
+//! last test has the official `anthropic` Python SDK read the fake (`tests/sdk/anthropic_client.py`);
+//! it is skipped when no Python with that SDK is found (`AGW_PYTHON`, `target/sdk-venv`, `python3`).
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::fake_anthropic::{
-    assert_anthropic_error, count_tokens_json, echo_headers_text, event_names, json_events,
-    message_json, python_with_anthropic_sdk, quote, scenario_stream_bytes, sse_frames,
-    stream_bytes, streamed_text, streamed_tool_input, FakeAnthropic, Reply, Scenario, SseFrame,
-    CACHE_CREATION_INPUT_TOKENS, CACHE_READ_INPUT_TOKENS, COUNT_TOKENS_INPUT,
-    EVENTS_BEFORE_FAILURE, INPUT_TOKENS, KNOWN_EVENTS, MODEL_SUFFIX, OK_STREAM_EVENTS,
-    ORGANIZATION_ID, OUTPUT_TOKENS, REQUEST_ID, SCENARIO_HEADER, SLOW_GAP, START_OUTPUT_TOKENS,
-    TEXT, TEXT_DELTAS, TOOL_INPUT, TOOL_INPUT_FRAGMENTS, TOOL_NAME, TOOL_TEXT, TOOL_TEXT_DELTAS,
+    assert_anthropic_error, assert_fake_usage, assert_key_order, count_tokens_json,
+    echo_headers_text, event_names, json_events, message_json, python_with_anthropic_sdk, quote,
+    scenario_stream_bytes, sse_frames, stream_bytes, streamed_text, streamed_tool_input,
+    FakeAnthropic, Reply, Scenario, SseFrame, CACHE_CREATION_INPUT_TOKENS, CACHE_READ_INPUT_TOKENS,
+    COUNT_TOKENS_INPUT, EVENTS_BEFORE_FAILURE, INPUT_TOKENS, KNOWN_EVENTS, MODEL_SUFFIX,
+    OK_STREAM_EVENTS, ORGANIZATION_ID, OUTPUT_TOKENS, REQUEST_ID, SCENARIO_HEADER, SLOW_GAP,
+    START_OUTPUT_TOKENS, TEXT, TEXT_DELTAS, TOOL_INPUT, TOOL_INPUT_FRAGMENTS, TOOL_NAME, TOOL_TEXT,
+    TOOL_TEXT_DELTAS,
 };
 
 const MODEL: &str = "claude-sonnet-4-6";
@@ -55,28 +58,6 @@ async fn send(builder: reqwest::RequestBuilder) -> reqwest::Response {
 
 async fn text_of(resp: reqwest::Response) -> String {
     resp.text().await.expect("whole body")
-}
-
-/// Asserts `keys` appear in `text` in this order (serde_json's `Value` sorts them, so order is
-/// checked on the raw text).
-fn assert_key_order<'a>(text: &str, keys: impl IntoIterator<Item = &'a str>) {
-    let mut from = 0;
-    for key in keys {
-        let needle = format!("\"{key}\":");
-        let at = text[from..]
-            .find(&needle)
-            .unwrap_or_else(|| panic!("{key} missing or out of order in {text}"));
-        from += at + needle.len();
-    }
-}
-
-fn assert_full_usage(usage: &Value) {
-    assert_eq!(usage["input_tokens"], INPUT_TOKENS);
-    assert_eq!(
-        usage["cache_creation_input_tokens"],
-        CACHE_CREATION_INPUT_TOKENS
-    );
-    assert_eq!(usage["cache_read_input_tokens"], CACHE_READ_INPUT_TOKENS);
 }
 
 #[test]
@@ -123,8 +104,7 @@ async fn ok_message_is_byte_exact_in_anthropic_key_order() {
     assert_eq!(message["content"], json!([{"type": "text", "text": TEXT}]));
     assert_eq!(message["stop_reason"], "end_turn");
     assert!(message["stop_sequence"].is_null());
-    assert_full_usage(&message["usage"]);
-    assert_eq!(message["usage"]["output_tokens"], OUTPUT_TOKENS);
+    assert_fake_usage(&message["usage"], OUTPUT_TOKENS);
 }
 
 #[tokio::test]
@@ -145,8 +125,7 @@ async fn ok_stream_is_byte_exact_and_in_order() {
     assert_eq!(start["model"], dated_model());
     assert_eq!(start["content"], json!([]));
     assert!(start["stop_reason"].is_null());
-    assert_full_usage(&start["usage"]);
-    assert_eq!(start["usage"]["output_tokens"], START_OUTPUT_TOKENS);
+    assert_fake_usage(&start["usage"], START_OUTPUT_TOKENS);
     assert_eq!(
         frames[1].1["content_block"],
         json!({"type": "text", "text": ""})
@@ -405,7 +384,7 @@ async fn echo_headers_reports_the_provider_headers_received() {
             assert_eq!(text, message_json(&dated_model(), Reply::Echo(want)));
             let message: Value = serde_json::from_str(&text).expect("JSON body");
             assert_eq!(message["content"][0]["text"], want);
-            assert_full_usage(&message["usage"]);
+            assert_fake_usage(&message["usage"], OUTPUT_TOKENS);
         }
     }
     let resp = send(
@@ -541,26 +520,7 @@ async fn anthropic_python_sdk_reads_the_fake() {
         return;
     };
     let fake = FakeAnthropic::start().await;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/anthropic_client.py");
-    // The SDK appends /v1/messages itself.
-    let base_url = format!("http://{}", fake.addr);
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .arg(script)
-            .args([base_url.as_str(), "sk-ant-test", "--model", MODEL])
-            // The fake requires Anthropic's x-api-key; SDK 2.x sends only Authorization: Bearer.
-            .arg("--x-api-key")
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("run python");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "SDK script failed:\n{stderr}");
-    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
-        .collect();
+    let lines = run_sdk_script(python, &fake).await;
     let step = |name: &str| -> Vec<&Value> { lines.iter().filter(|l| l["step"] == name).collect() };
     let usage = json!({
         "input_tokens": INPUT_TOKENS, "output_tokens": OUTPUT_TOKENS,
@@ -573,7 +533,7 @@ async fn anthropic_python_sdk_reads_the_fake() {
     let stream = step("stream")[0];
     assert_eq!(
         (&stream["text"], &stream["text_events"]),
-        (&json!(TEXT), &json!(4))
+        (&json!(TEXT), &json!(TEXT_DELTAS.len()))
     );
     assert_eq!(
         (&stream["stop_reason"], &stream["usage"]),
@@ -599,6 +559,30 @@ async fn anthropic_python_sdk_reads_the_fake() {
     );
     // 5 successful steps (two tool calls), 4 upstream errors, 2 refusals, 3 rate-limit tries.
     assert_eq!(fake.request_count(), 14, "{lines:?}");
+}
+
+/// Runs `tests/sdk/anthropic_client.py` against the fake; one JSON value per printed line.
+async fn run_sdk_script(python: PathBuf, fake: &FakeAnthropic) -> Vec<Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/anthropic_client.py");
+    // The SDK appends /v1/messages itself.
+    let base_url = format!("http://{}", fake.addr);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .args([base_url.as_str(), "sk-ant-test", "--model", MODEL])
+            // The fake requires Anthropic's x-api-key; SDK 2.x sends only Authorization: Bearer.
+            .arg("--x-api-key")
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("run python");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "SDK script failed:\n{stderr}");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect()
 }
 
 /// The SDK's exception classes for the fake's upstream errors.

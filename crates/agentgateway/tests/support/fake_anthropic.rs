@@ -6,7 +6,8 @@
 //! Routes: `POST /v1/messages` (JSON, or SSE when the body has `"stream":true`) and
 //! `POST /v1/messages/count_tokens` (`{"input_tokens":42}`); anything else is Anthropic's 404.
 //! Checks, in order: `x-api-key` and `anthropic-version` present (else 401
-//! `authentication_error`), then the body (JSON with a `model` string and a `messages` array, plus
+//! `authentication_error`; Anthropic answers a missing version with a 400, but one status keeps
+//! "the gateway did not send a provider header" a single check), then the body (JSON with a `model` string and a `messages` array, plus
 //! `max_tokens` on `/v1/messages`, as Anthropic requires; else 400 `invalid_request_error`).
 //! Every response carries Anthropic's `request-id` and `anthropic-organization-id` headers.
 //!
@@ -16,6 +17,9 @@
 //! `slow-stream` (300 ms between events), `echo-headers` (the text is
 //! [`echo_headers_text`]: a JSON object of the provider headers received) and `echo-request` (the
 //! text is the request body as received). The echoes work streamed too, as one text delta.
+//!
+//! [`python_with_anthropic_sdk`] finds a Python for the tests that drive it (or the gateway) with
+//! the official SDK script, `tests/sdk/anthropic_client.py`.
 
 use std::borrow::Cow;
 use std::convert::Infallible;

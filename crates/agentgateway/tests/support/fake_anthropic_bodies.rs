@@ -399,6 +399,33 @@ pub fn streamed_tool_input(events: &[(String, serde_json::Value)], index: u64) -
         .collect()
 }
 
+/// Asserts `usage` is the fake's, field for field, with this `output_tokens` (the JSON answer and
+/// message_start carry every field; only the output count differs).
+pub fn assert_fake_usage(usage: &serde_json::Value, output_tokens: u64) {
+    // Spelled out rather than parsed from `usage_json`, so the self-test checks the field names.
+    let want = serde_json::json!({
+        "input_tokens": INPUT_TOKENS,
+        "cache_creation_input_tokens": CACHE_CREATION_INPUT_TOKENS,
+        "cache_read_input_tokens": CACHE_READ_INPUT_TOKENS,
+        "output_tokens": output_tokens,
+    });
+    assert_eq!(usage, &want);
+}
+
+/// Asserts `keys` appear in `text` in this order: serde_json's `Value` sorts keys, so a test
+/// that cares about order (the gateway forwarding bytes untouched) checks the raw text.
+pub fn assert_key_order<'a>(text: &str, keys: impl IntoIterator<Item = &'a str>) {
+    let mut from = 0;
+    for key in keys {
+        let needle = format!("\"{key}\":");
+        let at = text
+            .get(from..)
+            .and_then(|rest| rest.find(&needle))
+            .unwrap_or_else(|| panic!("{key} missing or out of order in {text}"));
+        from += at + needle.len();
+    }
+}
+
 /// Exactly `{"type":"error","error":{"type":kind,"message":<non-empty>}}`, in that key order.
 pub fn assert_anthropic_error(text: &str, kind: &str) {
     assert!(
