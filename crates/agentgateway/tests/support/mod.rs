@@ -5,6 +5,8 @@
 //! `dead_code` is allowed here: otherwise every test file would warn about the helpers it skips.
 #![allow(dead_code)]
 
+pub mod fake_anthropic;
+pub mod fake_anthropic_bodies;
 pub mod fake_openai;
 pub mod gateway;
 pub mod prometheus;
