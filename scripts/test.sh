@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it, on a fresh Debian machine with a Rust toolchain.
 # Installs what the tests need when it is missing — Debian's prometheus + promtool (scrape tests),
-# python3 with venv, and the official openai Python SDK in target/sdk-venv (SDK test) — then
-# checks formatting and lints, then runs every test.
+# python3 with venv, and the official openai and anthropic Python SDKs in target/sdk-venv (SDK
+# tests) — then checks formatting and lints, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,11 +20,11 @@ fi
 if command -v systemctl >/dev/null 2>&1; then systemctl stop prometheus prometheus-node-exporter >/dev/null 2>&1 || true; fi
 
 venv=target/sdk-venv
-if ! "$venv/bin/python" -c 'import openai' >/dev/null 2>&1; then
-  echo "==> installing the openai Python SDK into $venv"
+if ! "$venv/bin/python" -c 'import openai, anthropic' >/dev/null 2>&1; then
+  echo "==> installing the openai and anthropic Python SDKs into $venv"
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check openai
+  "$venv/bin/pip" install --quiet --disable-pip-version-check openai anthropic
 fi
 export AGW_PYTHON="$PWD/$venv/bin/python"
 

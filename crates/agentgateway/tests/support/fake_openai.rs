@@ -8,7 +8,7 @@
 //! serves every test and each request says what it wants. Tests compare what their client received
 //! with [`chat_stream_bytes`], which is also the function the fake streams from.
 //!
-//! Scenarios: `ok` (default), `error-500`, `error-429`, `error-400` (any route), `cut-stream`,
+//! Azure OpenAI's URL shapes are served too (same bodies). Scenarios: `ok` (default), `error-500`, `error-429`, `error-400` (any route), `cut-stream`,
 //! `stream-error`, `slow-stream` (chat and Responses streams), `usage-every-chunk` and
 //! `echo-headers` (chat), `slow-headers` (2 s before headers), `hang` (never answers).
 
@@ -182,7 +182,8 @@ async fn respond(req: &RecordedRequest, path: &str) -> Response<Body> {
     if let Some(error) = scenario_error(&scenario) {
         return error;
     }
-    match (req.method.clone(), path) {
+    let path = azure_to_openai_path(path);
+    match (req.method.clone(), path.as_str()) {
         (Method::GET, "/v1/models") => json_response(StatusCode::OK, models_json()),
         (
             Method::POST,
@@ -191,8 +192,23 @@ async fn respond(req: &RecordedRequest, path: &str) -> Response<Body> {
             | "/v1/embeddings"
             | "/v1/responses"),
         ) => post_route(route, req, &scenario),
-        (method, _) => not_found(&method, path),
+        (method, _) => not_found(&method, &path),
     }
+}
+
+/// Azure OpenAI's URL shapes (`/openai/deployments/{d}/...` and `/openai/v1/...`) served like
+/// OpenAI's own: the bodies are the same; tests check the path and query in the request log.
+fn azure_to_openai_path(path: &str) -> String {
+    if let Some(rest) = path.strip_prefix("/openai/v1/") {
+        return format!("/v1/{rest}");
+    }
+    if let Some((_, op)) = path
+        .strip_prefix("/openai/deployments/")
+        .and_then(|rest| rest.split_once('/'))
+    {
+        return format!("/v1/{op}");
+    }
+    path.to_owned()
 }
 
 // === routes ===
