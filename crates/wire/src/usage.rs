@@ -49,6 +49,8 @@ pub struct ResponseSummary {
 pub(crate) const PROVIDER_ERROR: &str = "provider_error";
 /// Fallback label for a mid-stream error that names neither a code nor a type.
 pub(crate) const STREAM_ERROR: &str = "stream_error";
+/// Label for stream event data that is not a JSON object.
+pub(crate) const MALFORMED_EVENT: &str = "malformed_event";
 pub(crate) const RESPONSE_FAILED: &str = "response_failed";
 pub(crate) const RESPONSE_INCOMPLETE: &str = "response_incomplete";
 

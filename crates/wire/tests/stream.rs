@@ -79,11 +79,13 @@ fn chat_mid_stream_error() {
 
 #[test]
 fn cut_stream_has_model_but_no_usage() {
+    // The truncated last event is the stream's error: the request is logged with it.
+    let cut = Some("malformed_event");
     let (out, s) = run_stream(Operation::ChatCompletions, false, &whole(CHAT_CUT));
     assert_eq!(out, CHAT_CUT);
-    assert_eq!(s, summary(Usage::default(), "gpt-4o-mini-2024-07-18", None));
+    assert_eq!(s, summary(Usage::default(), "gpt-4o-mini-2024-07-18", cut));
     let (out, s) = run_stream(Operation::ChatCompletions, true, &whole(CHAT_CUT));
-    assert_eq!(s, summary(Usage::default(), "gpt-4o-mini-2024-07-18", None));
+    assert_eq!(s, summary(Usage::default(), "gpt-4o-mini-2024-07-18", cut));
     // Complete events lose their `"usage":null`; the unterminated tail is forwarded as-is.
     let tail_at = CHAT_CUT
         .windows(9)
@@ -358,7 +360,7 @@ fn anthropic_cut_stream_keeps_message_start_usage() {
         summary(
             anthropic_usage(4121, 1, Some(4096), Some(0)),
             "claude-3-7-sonnet-20250219",
-            None
+            Some("malformed_event")
         )
     );
 }

@@ -111,7 +111,8 @@ impl Drop for FakeAnthropic {
 }
 
 /// A Python that has the official `anthropic` SDK: `$AGW_PYTHON`, the workspace's
-/// `target/sdk-venv`, or `python3`; None (and a "skipped" line on stderr) if none has it.
+/// `target/sdk-venv`, or `python3`; None (and a "skipped" line on stderr) if none has it,
+/// a failure under `CI`.
 pub fn python_with_anthropic_sdk() -> Option<PathBuf> {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/sdk-venv/bin/python");
     let candidates = [
@@ -127,6 +128,10 @@ pub fn python_with_anthropic_sdk() -> Option<PathBuf> {
             .is_ok_and(|s| s.success())
     });
     if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the anthropic Python SDK is missing: run ./scripts/test.sh (it installs it into target/sdk-venv)"
+        );
         eprintln!("skipped: the anthropic Python SDK is not installed");
     }
     found

@@ -52,6 +52,7 @@ impl EventMeter {
 
     /// Meters one event; with `strip`, also says how to rewrite it (Chat/Completions only).
     pub(crate) fn on_event(&mut self, event: SseEvent<'_>, strip: bool) -> Verdict {
+        self.check_shape(event.data);
         match self.op {
             Operation::Responses => {
                 self.responses_event(event);
@@ -62,6 +63,18 @@ impl EventMeter {
                 Verdict::Keep
             }
             _ => self.chunk_event(event.data, strip),
+        }
+    }
+
+    /// Every provider's event data is one JSON object (or OpenAI's `[DONE]`): anything else is a
+    /// malformed event, noted as the stream's error (unless a real one came first) so the request
+    /// is logged with it. Checking the two ends costs nothing and catches truncated frames
+    /// without decoding the thousands of events the meter otherwise skips.
+    fn check_shape(&mut self, data: &[u8]) {
+        let data = data.trim_ascii();
+        let object = data.first() == Some(&b'{') && data.last() == Some(&b'}');
+        if !(object || data.is_empty() || data == b"[DONE]") && self.summary.error.is_none() {
+            self.summary.error = Some(usage::MALFORMED_EVENT.to_owned());
         }
     }
 
