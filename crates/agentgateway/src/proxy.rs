@@ -259,6 +259,7 @@ impl Proxy {
             let opts = RequestOptions {
                 model,
                 default_max_tokens: route.default_max_tokens,
+                max_completion_tokens: route.upstream.max_completion_tokens,
             };
             plan.translate_request(&body, &opts)?
         } else {

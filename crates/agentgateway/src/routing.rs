@@ -36,6 +36,9 @@ pub struct Upstream {
     pub azure_v1: bool,
     /// Whether to ask for `stream_options.include_usage` on Chat Completions streams.
     pub stream_options: bool,
+    /// OpenAI's own API (and Azure's): a translated output limit goes as
+    /// `max_completion_tokens`, which its reasoning models require.
+    pub max_completion_tokens: bool,
 }
 
 #[derive(Debug)]
@@ -222,6 +225,10 @@ fn build_route(model: &ModelConfig) -> Result<Route, String> {
             azure_api_version: dated.map(Into::into),
             azure_v1: azure && dated.is_none(),
             stream_options: model.provider.accepts_stream_options(),
+            max_completion_tokens: matches!(
+                model.provider,
+                ProviderKind::OpenAi | ProviderKind::Azure
+            ),
         },
         default_max_tokens: model.params.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
         info: Arc::new(RouteInfo {

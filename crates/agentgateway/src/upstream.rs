@@ -276,6 +276,7 @@ mod tests {
             azure_api_version: None,
             azure_v1: false,
             stream_options: true,
+            max_completion_tokens: true,
         }
     }
 

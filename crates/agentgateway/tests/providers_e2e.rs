@@ -254,3 +254,43 @@ async fn anthropic_client_gets_anthropic_shaped_errors() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn mistral_is_not_sent_stream_options_and_its_own_usage_is_metered() {
+    let fake = FakeOpenAi::start().await;
+    let yaml = r#"
+llm:
+  models:
+  - name: mistral-large-latest
+    provider: mistral
+    params: {baseUrl: '{upstream}', apiKey: mk}
+"#;
+    let gw = TestGateway::start(&config_with_upstream(yaml, &fake.base_url())).await;
+    let body = r#"{"model":"mistral-large-latest","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let response = gw
+        .client
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .header("x-fake-scenario", "usage-every-chunk")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    // Untouched: the usage Mistral sends on its own reaches the caller as it would directly.
+    assert_eq!(text.matches(r#""prompt_tokens":11"#).count(), 5, "{text}");
+    let sent = fake.requests()[0].json();
+    assert!(sent.get("stream_options").is_none(), "{sent}");
+    gw.wait_for_log_lines(1).await;
+    let m = gw.metrics().await;
+    let kind = |k| {
+        m.sum(
+            TOKENS,
+            &[("gen_ai_system", "mistral_ai"), ("gen_ai_token_type", k)],
+        )
+    };
+    assert_eq!(kind("input"), PROMPT as f64);
+    // Running totals: the last chunk's count, not their sum.
+    assert_eq!(kind("output"), COMPLETION as f64);
+    gw.shutdown().await;
+}

@@ -15,6 +15,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 const OPTS: RequestOptions<'static> = RequestOptions {
     model: "claude-sonnet-4-5",
     default_max_tokens: 4096,
+    max_completion_tokens: false,
 };
 
 /// Words the synthetic texts are made of, with escapes as real traffic has them.

@@ -103,6 +103,7 @@ fn bench_request(c: &mut Criterion) {
     let opts = RequestOptions {
         model: "gpt-4.1",
         default_max_tokens: 4096,
+        max_completion_tokens: false,
     };
     let mut group = c.benchmark_group("messages_to_chat");
     group.throughput(Throughput::Bytes(body.len() as u64));

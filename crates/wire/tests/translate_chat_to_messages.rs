@@ -24,6 +24,7 @@ macro_rules! fixture {
 const OPTS: RequestOptions<'static> = RequestOptions {
     model: "claude-sonnet-4-5",
     default_max_tokens: 4096,
+    max_completion_tokens: false,
 };
 const CREATED: u64 = 1_767_225_600;
 

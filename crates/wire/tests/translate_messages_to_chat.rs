@@ -25,6 +25,7 @@ macro_rules! fixture {
 const OPTS: RequestOptions<'static> = RequestOptions {
     model: "gpt-4.1",
     default_max_tokens: 4096,
+    max_completion_tokens: false,
 };
 
 const STREAMS: &[(&str, &[u8])] = &[
@@ -194,6 +195,20 @@ fn stream_snapshot(stream: &[u8]) -> String {
 #[test]
 fn request_plain() {
     insta::assert_snapshot!(request_snapshot(fixture!("req_plain.json")));
+}
+
+#[test]
+fn request_max_completion_tokens_for_openai_itself() {
+    let body = br#"{"model":"m","max_tokens":300,"messages":[{"role":"user","content":"hi"}]}"#;
+    let opts = RequestOptions {
+        max_completion_tokens: true,
+        ..OPTS
+    };
+    let out = m2c::request(body, &opts).unwrap();
+    let json: Value = serde_json::from_slice(&out.body).unwrap();
+    assert_eq!(json["max_completion_tokens"], 300);
+    assert!(json.get("max_tokens").is_none(), "{json}");
+    assert_eq!(request_json(body)["max_tokens"], 300);
 }
 
 #[test]

@@ -37,6 +37,10 @@ pub struct RequestOptions<'a> {
     pub model: &'a str,
     /// `max_tokens` to send to Anthropic when the caller gave none (Anthropic requires it).
     pub default_max_tokens: u64,
+    /// Towards an OpenAI-style provider, send the output limit as `max_completion_tokens`
+    /// (OpenAI's own API, whose reasoning models refuse `max_tokens`) instead of the
+    /// `max_tokens` most compatible servers take.
+    pub max_completion_tokens: bool,
 }
 
 /// A translated request body, and the top-level fields of the caller's body that the target API

@@ -72,6 +72,8 @@ struct Output<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     top_p: Option<&'a RawValue>,
@@ -160,7 +162,8 @@ pub(super) fn translate(
     let output = Output {
         model: opts.model,
         messages: chat,
-        max_tokens: input.max_tokens,
+        max_tokens: input.max_tokens.filter(|_| !opts.max_completion_tokens),
+        max_completion_tokens: input.max_tokens.filter(|_| opts.max_completion_tokens),
         temperature: input.temperature,
         top_p: input.top_p,
         stop: input.stop_sequences.filter(|s| !s.is_empty()),
