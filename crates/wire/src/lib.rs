@@ -10,8 +10,8 @@
 //! - [`operation`]: [`Operation`], the OpenAI-style APIs and their per-operation facts.
 //! - [`request`]: [`scan_request`] finds `model` / `stream` / `stream_options.include_usage`
 //!   in one borrowing pass; [`rewrite_request`] splices changes into the original bytes.
-//! - [`usage`]: [`Usage`] and [`ResponseSummary`], and the decoding of OpenAI `usage` and
-//!   `error` objects into them.
+//! - [`usage`]: [`Usage`] and [`ResponseSummary`], and the decoding of OpenAI and Anthropic
+//!   `usage` and `error` objects into them.
 //! - `json_scan`: byte-level JSON structure scanning (value boundaries, top-level members)
 //!   shared by the meters.
 //! - [`json_meter`]: [`JsonMeter`] meters a non-streaming JSON response chunk by chunk.
