@@ -141,22 +141,8 @@ impl Proxy {
             Endpoint::Llm(operation) => operation,
         };
         record.llm.operation = Some(operation);
-        let reading = read_body(&parts.headers, body, self.max_body_bytes);
-        let body = tokio::time::timeout(self.body_timeout, reading)
-            .await
-            .map_err(|_| GatewayError::RequestTimeout)??;
-        let info = scan_request(&body).map_err(|e| GatewayError::InvalidRequest(e.to_string()))?;
-        record.llm.request_model = Some(info.model().into());
-        record.llm.streaming = info.stream();
-        if let Some(identity) = &record.identity {
-            if !identity.allows_model(info.model()) {
-                return Err(GatewayError::ModelNotAllowed(info.model().to_owned()));
-            }
-        }
-        let route = self
-            .router
-            .select(info.model())
-            .ok_or_else(|| GatewayError::ModelNotFound(info.model().to_owned()))?;
+        let (body, info) = self.read_request(&parts.headers, body, record).await?;
+        let route = self.route(&info, record)?;
         record.route = Some(route.info.clone());
         let plan = Plan::choose(operation, route.upstream.api, route.info.system)?;
         if plan == Plan::LocalCountTokens {
@@ -167,7 +153,17 @@ impl Proxy {
         }
         self.limits.admit(record, &body, info.model()).await?;
         let forwarded = self
-            .forward(parts, body, &info, route, operation, plan, id)
+            .forward(
+                parts,
+                body,
+                Call {
+                    info: &info,
+                    route,
+                    operation,
+                    plan,
+                },
+                id,
+            )
             .await?;
         let streamed =
             is_event_stream(&forwarded.response) && forwarded.response.status().is_success();
@@ -177,6 +173,39 @@ impl Proxy {
         self.read_translated(forwarded, record)
             .await
             .map(Answer::Translated)
+    }
+
+    /// Reads the body (bounded in size and time) and finds its model and stream flags.
+    async fn read_request(
+        &self,
+        headers: &http::HeaderMap,
+        body: Incoming,
+        record: &mut RequestRecord,
+    ) -> Result<(Bytes, RequestInfo), GatewayError> {
+        let reading = read_body(headers, body, self.max_body_bytes);
+        let body = tokio::time::timeout(self.body_timeout, reading)
+            .await
+            .map_err(|_| GatewayError::RequestTimeout)??;
+        let info = scan_request(&body).map_err(|e| GatewayError::InvalidRequest(e.to_string()))?;
+        record.llm.request_model = Some(info.model().into());
+        record.llm.streaming = info.stream();
+        Ok((body, info))
+    }
+
+    /// The caller's allow-list, then the route serving the model.
+    fn route(
+        &self,
+        info: &RequestInfo,
+        record: &RequestRecord,
+    ) -> Result<&Arc<Route>, GatewayError> {
+        if let Some(identity) = &record.identity {
+            if !identity.allows_model(info.model()) {
+                return Err(GatewayError::ModelNotAllowed(info.model().to_owned()));
+            }
+        }
+        self.router
+            .select(info.model())
+            .ok_or_else(|| GatewayError::ModelNotFound(info.model().to_owned()))
     }
 
     /// Reads a translated call's whole provider body (a JSON answer or an error), meters it as
@@ -233,38 +262,18 @@ impl Proxy {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn forward(
         &self,
         parts: http::request::Parts,
         body: Bytes,
-        info: &RequestInfo,
-        route: &Route,
-        operation: Operation,
-        plan: Plan,
+        call: Call<'_>,
         id: &HeaderValue,
     ) -> Result<Forwarded, GatewayError> {
-        let upstream_op = plan.upstream_op(operation);
-        let model = route.target_model.as_deref().unwrap_or(info.model());
-        // Meter streams the caller did not ask usage for, without showing it the extra chunk.
-        let strip_usage = plan == Plan::Native
-            && matches!(
-                operation,
-                Operation::ChatCompletions | Operation::Completions
-            )
-            && route.upstream.stream_options
-            && info.stream()
-            && info.include_usage() != Some(true);
-        let body = if plan.translates() {
-            let opts = RequestOptions {
-                model,
-                default_max_tokens: route.default_max_tokens,
-                max_completion_tokens: route.upstream.max_completion_tokens,
-            };
-            plan.translate_request(&body, &opts)?
-        } else {
-            rewrite_request(&body, info, route.target_model.as_deref(), strip_usage)
-        };
+        let upstream_op = call.plan.upstream_op(call.operation);
+        let model = call.upstream_model();
+        let strip_usage = call.strip_usage();
+        let body = call.upstream_body(&body, strip_usage)?;
+        let route = call.route;
         let credential = if self.auth.is_some() {
             CallerCredential::Strip
         } else {
@@ -285,9 +294,9 @@ impl Proxy {
         Ok(Forwarded {
             response,
             upstream_op,
-            plan,
             strip_usage,
-            include_usage: info.include_usage() == Some(true),
+            plan: call.plan,
+            include_usage: call.info.include_usage() == Some(true),
             gateway_key: route.upstream.credential.is_some(),
         })
     }
@@ -392,6 +401,51 @@ impl Proxy {
             _ => {}
         }
         response
+    }
+}
+
+/// What the earlier stages decided about one call, for the forward stage.
+struct Call<'a> {
+    info: &'a RequestInfo,
+    route: &'a Route,
+    /// The caller's operation.
+    operation: Operation,
+    plan: Plan,
+}
+
+impl Call<'_> {
+    /// What goes upstream as `model` (and as an Azure deployment name).
+    fn upstream_model(&self) -> &str {
+        self.route
+            .target_model
+            .as_deref()
+            .unwrap_or(self.info.model())
+    }
+
+    /// Meter streams the caller did not ask usage for, without showing it the extra chunk.
+    fn strip_usage(&self) -> bool {
+        self.plan == Plan::Native
+            && matches!(
+                self.operation,
+                Operation::ChatCompletions | Operation::Completions
+            )
+            && self.route.upstream.stream_options
+            && self.info.stream()
+            && self.info.include_usage() != Some(true)
+    }
+
+    /// The provider's request body: the caller's with splices, or a translation.
+    fn upstream_body(&self, body: &Bytes, strip_usage: bool) -> Result<Bytes, GatewayError> {
+        if !self.plan.translates() {
+            let target = self.route.target_model.as_deref();
+            return Ok(rewrite_request(body, self.info, target, strip_usage));
+        }
+        let opts = RequestOptions {
+            model: self.upstream_model(),
+            default_max_tokens: self.route.default_max_tokens,
+            max_completion_tokens: self.route.upstream.max_completion_tokens,
+        };
+        self.plan.translate_request(body, &opts)
     }
 }
 
