@@ -444,6 +444,7 @@ impl Call<'_> {
             model: self.upstream_model(),
             default_max_tokens: self.route.default_max_tokens,
             max_completion_tokens: self.route.upstream.max_completion_tokens,
+            stream_options: self.route.upstream.stream_options,
         };
         self.plan.translate_request(body, &opts)
     }

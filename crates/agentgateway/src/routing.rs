@@ -28,6 +28,8 @@ pub struct Upstream {
     /// The provider credential as its header (`authorization: Bearer ...`, `x-api-key`,
     /// `api-key`), the value marked sensitive so it is never printed.
     pub credential: Option<(HeaderName, HeaderValue)>,
+    /// The header the provider reads its key from (also for a caller's own key, passed through).
+    pub credential_header: CredentialHeader,
     /// The wire format the provider speaks.
     pub api: ProviderApi,
     /// Azure's dated API: deployment-addressed paths with `?api-version=`.
@@ -188,15 +190,21 @@ fn credential(model: &ModelConfig) -> Result<Option<(HeaderName, HeaderValue)>, 
     let Some(key) = &model.params.api_key else {
         return Ok(None);
     };
-    let (name, value) = match model.provider.credential_header() {
+    credential_header(model.provider.credential_header(), key)
+        .map(Some)
+        .ok_or_else(|| "params.apiKey: contains characters not allowed in a header".to_string())
+}
+
+/// A key as the header `kind` carries it, marked sensitive; `None` if it cannot be a header.
+pub fn credential_header(kind: CredentialHeader, key: &str) -> Option<(HeaderName, HeaderValue)> {
+    let (name, value) = match kind {
         CredentialHeader::Bearer => (http::header::AUTHORIZATION, format!("Bearer {key}")),
-        CredentialHeader::XApiKey => (HeaderName::from_static("x-api-key"), key.clone()),
-        CredentialHeader::ApiKey => (HeaderName::from_static("api-key"), key.clone()),
+        CredentialHeader::XApiKey => (HeaderName::from_static("x-api-key"), key.to_owned()),
+        CredentialHeader::ApiKey => (HeaderName::from_static("api-key"), key.to_owned()),
     };
-    let mut value = HeaderValue::try_from(value)
-        .map_err(|_| "params.apiKey: contains characters not allowed in a header".to_string())?;
+    let mut value = HeaderValue::try_from(value).ok()?;
     value.set_sensitive(true);
-    Ok(Some((name, value)))
+    Some((name, value))
 }
 
 fn build_route(model: &ModelConfig) -> Result<Route, String> {
@@ -221,6 +229,7 @@ fn build_route(model: &ModelConfig) -> Result<Route, String> {
             authority: authority.clone(),
             base_path: uri.path().trim_end_matches('/').to_owned(),
             credential: credential(model)?,
+            credential_header: model.provider.credential_header(),
             api: model.provider.api(),
             azure_api_version: dated.map(Into::into),
             azure_v1: azure && dated.is_none(),

@@ -45,6 +45,22 @@ pub fn estimate_request_tokens(body: &[u8], model: &str) -> u64 {
     let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(body) else {
         return (body.len() as u64).div_ceil(4);
     };
+    let max_output = MAX_OUTPUT_FIELDS
+        .iter()
+        .find_map(|field| request.get(*field).and_then(Value::as_u64))
+        .unwrap_or(0);
+    input_tokens(&request, model).saturating_add(max_output)
+}
+
+/// The input alone (what `count_tokens` answers): the request's text and message framing.
+pub fn estimate_input_tokens(body: &[u8], model: &str) -> u64 {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(request)) => input_tokens(&request, model),
+        _ => (body.len() as u64).div_ceil(4),
+    }
+}
+
+fn input_tokens(request: &serde_json::Map<String, Value>, model: &str) -> u64 {
     let bpe = encoding_for(model);
     let mut tokens = 0u64;
     for field in TEXT_FIELDS {
@@ -57,11 +73,7 @@ pub fn estimate_request_tokens(body: &[u8], model: &str) -> u64 {
             .saturating_add(PER_MESSAGE.saturating_mul(messages.len() as u64))
             .saturating_add(PER_REPLY);
     }
-    let max_output = MAX_OUTPUT_FIELDS
-        .iter()
-        .find_map(|field| request.get(*field).and_then(Value::as_u64))
-        .unwrap_or(0);
-    tokens.saturating_add(max_output)
+    tokens
 }
 
 /// Loads both tokenizers (a fraction of a second) so the first limited request does not pay.

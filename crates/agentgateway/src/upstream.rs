@@ -25,9 +25,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use crate::auth::presented_key;
 use crate::config::ProviderApi;
 use crate::errors::GatewayError;
-use crate::routing::Upstream;
+use crate::routing::{self, Upstream};
 
 pub type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
 pub type HttpClient = Client<TimeoutConnector, Full<Bytes>>;
@@ -140,12 +141,22 @@ pub fn build_request(
     headers.remove(header::HOST);
     headers.remove(header::CONTENT_LENGTH);
     headers.remove(header::ACCEPT_ENCODING);
-    if upstream.credential.is_some() || credential == CallerCredential::Strip {
+    // The caller's own provider key (bring-your-own-key) goes in the header the provider
+    // reads, which differs from the caller's when the call is translated (x-api-key <-> Bearer).
+    let callers_key = match (&upstream.credential, credential) {
+        (None, CallerCredential::PassThrough) => presented_key(&headers)
+            .and_then(|key| routing::credential_header(upstream.credential_header, key)),
+        _ => None,
+    };
+    if upstream.credential.is_some()
+        || credential == CallerCredential::Strip
+        || callers_key.is_some()
+    {
         headers.remove(header::AUTHORIZATION);
         headers.remove("x-api-key");
         headers.remove("api-key");
     }
-    if let Some((name, value)) = &upstream.credential {
+    if let Some((name, value)) = upstream.credential.as_ref().or(callers_key.as_ref()) {
         headers.insert(name.clone(), value.clone());
     }
     match upstream.api {
@@ -272,6 +283,7 @@ mod tests {
             authority: "api.openai.com".parse().unwrap(),
             base_path: "/v1".into(),
             credential: auth.map(|a| (header::AUTHORIZATION, HeaderValue::from_str(a).unwrap())),
+            credential_header: crate::config::CredentialHeader::Bearer,
             api: ProviderApi::OpenAi,
             azure_api_version: None,
             azure_v1: false,
@@ -465,5 +477,36 @@ mod tests {
             up.path_and_query(op, "gpt-4o-prod", None).as_deref(),
             Some("/openai/v1/chat/completions")
         );
+    }
+
+    #[test]
+    fn a_callers_own_key_goes_in_the_providers_header() {
+        let mut up = upstream(None);
+        up.api = ProviderApi::Anthropic;
+        up.credential_header = crate::config::CredentialHeader::XApiKey;
+        let mut openai_sdk = HeaderMap::new();
+        openai_sdk.insert("authorization", "Bearer sk-ant-own".parse().unwrap());
+        let req = build_request(
+            &up,
+            "/v1/messages".into(),
+            openai_sdk,
+            Bytes::new(),
+            CallerCredential::PassThrough,
+        )
+        .unwrap();
+        assert_eq!(req.headers()["x-api-key"], "sk-ant-own");
+        assert!(req.headers().get("authorization").is_none());
+        let mut claude_code = HeaderMap::new();
+        claude_code.insert("x-api-key", "sk-openai-own".parse().unwrap());
+        let req = build_request(
+            &upstream(None),
+            "/v1/chat/completions".into(),
+            claude_code,
+            Bytes::new(),
+            CallerCredential::PassThrough,
+        )
+        .unwrap();
+        assert_eq!(req.headers()["authorization"], "Bearer sk-openai-own");
+        assert!(req.headers().get("x-api-key").is_none());
     }
 }

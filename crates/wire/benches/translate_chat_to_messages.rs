@@ -16,6 +16,7 @@ const OPTS: RequestOptions<'static> = RequestOptions {
     model: "claude-sonnet-4-5",
     default_max_tokens: 4096,
     max_completion_tokens: false,
+    stream_options: true,
 };
 
 /// Words the synthetic texts are made of, with escapes as real traffic has them.

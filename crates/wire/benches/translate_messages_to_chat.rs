@@ -104,6 +104,7 @@ fn bench_request(c: &mut Criterion) {
         model: "gpt-4.1",
         default_max_tokens: 4096,
         max_completion_tokens: false,
+        stream_options: true,
     };
     let mut group = c.benchmark_group("messages_to_chat");
     group.throughput(Throughput::Bytes(body.len() as u64));

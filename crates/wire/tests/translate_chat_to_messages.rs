@@ -25,6 +25,7 @@ const OPTS: RequestOptions<'static> = RequestOptions {
     model: "claude-sonnet-4-5",
     default_max_tokens: 4096,
     max_completion_tokens: false,
+    stream_options: true,
 };
 const CREATED: u64 = 1_767_225_600;
 
@@ -169,6 +170,7 @@ fn request_unknown_fields_are_dropped_and_named() {
     assert_eq!(
         dropped,
         [
+            "service_tier",
             "frequency_penalty",
             "presence_penalty",
             "logit_bias",
@@ -187,6 +189,7 @@ fn request_unknown_fields_are_dropped_and_named() {
     );
 }
 
+/// Anthropic's metadata takes `user_id` only: other members are dropped and named.
 #[test]
 fn request_user_merges_into_metadata() {
     insta::assert_snapshot!(
@@ -436,4 +439,20 @@ fn stream_with_crlf_line_endings_translates_the_same() {
         stream_in_pieces(true, [crlf.as_bytes()]),
         stream_in_pieces(true, [sse])
     );
+}
+
+/// Frameworks echo empty turns into history; Anthropic refuses them, so they are left out.
+#[test]
+fn request_empty_turns_are_left_out() {
+    let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":""},{"role":"user","content":""},{"role":"user","content":"again"}]}"#;
+    let out = request(body, &OPTS).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.body).unwrap();
+    let turns = json["messages"].as_array().unwrap();
+    assert_eq!(turns.len(), 1, "{json}");
+    assert_eq!(turns[0]["role"], "user");
+    let texts: Vec<&str> = turns[0]["content"]
+        .as_array()
+        .map(|blocks| blocks.iter().filter_map(|b| b["text"].as_str()).collect())
+        .unwrap_or_else(|| vec![turns[0]["content"].as_str().unwrap()]);
+    assert_eq!(texts, ["hi", "again"]);
 }

@@ -26,6 +26,7 @@ const OPTS: RequestOptions<'static> = RequestOptions {
     model: "gpt-4.1",
     default_max_tokens: 4096,
     max_completion_tokens: false,
+    stream_options: true,
 };
 
 const STREAMS: &[(&str, &[u8])] = &[
@@ -552,4 +553,52 @@ proptest! {
         let out = run_stream(&[&stream]);
         check_grammar(&out);
     }
+}
+
+/// A failed tool run must not read as a success to a model that has no error flag.
+#[test]
+fn request_tool_result_error_is_said_in_the_text() {
+    let body = br#"{"model":"m","max_tokens":10,"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"Bash","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","is_error":true,"content":"command failed"}]}]}"#;
+    let json = request_json(body);
+    assert_eq!(json["messages"][1]["role"], "tool");
+    assert_eq!(json["messages"][1]["content"], "Error: command failed");
+}
+
+/// Providers that refuse `stream_options` are not sent it.
+#[test]
+fn request_without_stream_options() {
+    let body = br#"{"model":"m","max_tokens":10,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    assert_eq!(request_json(body)["stream_options"]["include_usage"], true);
+    let opts = RequestOptions {
+        stream_options: false,
+        ..OPTS
+    };
+    let json: Value = serde_json::from_slice(&m2c::request(body, &opts).unwrap().body).unwrap();
+    assert!(json.get("stream_options").is_none(), "{json}");
+    assert_eq!(json["stream"], true);
+}
+
+/// Some compatible servers send `"finish_reason":""` on every chunk: that is not the end.
+#[test]
+fn stream_empty_finish_reason_is_not_a_stop() {
+    let stream = concat!(
+        "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},\"finish_reason\":\"\"}]}\n\n",
+        "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},\"finish_reason\":\"\"}]}\n\n",
+        "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let out = run_stream(&[stream.as_bytes()]);
+    let events = check_grammar(&out);
+    let starts = events
+        .iter()
+        .filter(|(name, _)| name == "content_block_start")
+        .count();
+    assert_eq!(starts, 1, "{out}");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|(name, _)| name == "message_stop")
+            .count(),
+        1
+    );
 }

@@ -343,7 +343,8 @@ pub struct ModelParams {
         skip_serializing_if = "Option::is_none"
     )]
     pub base_url: Option<String>,
-    /// Azure: the resource name in `https://{name}.openai.azure.com`.
+    /// Azure: the resource name in `https://{name}.openai.azure.com`. For Azure a `baseUrl`
+    /// replaces the whole `https://{name}.openai.azure.com/openai` root.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub azure_resource_name: Option<String>,
     /// Azure: a dated API version (`2024-10-21`) selects the `deployments/{model}/...?api-version=`

@@ -26,15 +26,12 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body::Frame;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -44,8 +41,9 @@ use hyper_util::server::conn::auto;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
+
+use super::sse_stream::{sse_response, StreamPlan};
 
 pub use super::fake_anthropic_bodies::*;
 pub use super::fake_openai::{RecordedRequest, SCENARIO_HEADER};
@@ -55,7 +53,6 @@ pub const REQUEST_ID: &str = "req_fake0001";
 /// Anthropic names the caller's organization on every response; a gateway that supplies its own
 /// key may want to hide it.
 pub const ORGANIZATION_ID: &str = "4a1d0000-0000-4000-8000-000000000001";
-const SSE_CONTENT_TYPE: &str = "text/event-stream; charset=utf-8";
 /// Gap between events in `slow-stream`.
 pub const SLOW_GAP: Duration = Duration::from_millis(300);
 
@@ -290,7 +287,7 @@ fn messages(req: &RecordedRequest, params: &Params, scenario: Scenario) -> Respo
     let plan = StreamPlan {
         events: scenario_stream_events(&model, scenario, reply),
         gap: (scenario == Scenario::SlowStream).then_some(SLOW_GAP),
-        cut: scenario == Scenario::CutStream,
+        abort: scenario == Scenario::CutStream,
     };
     sse_response(plan)
 }
@@ -353,63 +350,3 @@ fn json_response(status: StatusCode, body: String) -> Response<Body> {
 }
 
 // === streaming ===
-
-/// How a stream is delivered: which events, how fast, and whether the connection dies after them.
-struct StreamPlan {
-    events: Vec<String>,
-    gap: Option<Duration>,
-    cut: bool,
-}
-
-/// Streams the plan's events one body frame each, from a task, so delays and the cut happen
-/// after the headers went out, as with a real upstream.
-fn sse_response(plan: StreamPlan) -> Response<Body> {
-    let (tx, rx) = mpsc::channel(16);
-    tokio::spawn(pump(plan, tx));
-    let mut response = Response::new(ChannelBody { rx }.boxed());
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static(SSE_CONTENT_TYPE),
-    );
-    response
-}
-
-async fn pump(plan: StreamPlan, tx: mpsc::Sender<io::Result<Bytes>>) {
-    for (i, event) in plan.events.into_iter().enumerate() {
-        if let (Some(gap), true) = (plan.gap, i > 0) {
-            tokio::time::sleep(gap).await;
-        }
-        if tx.send(Ok(Bytes::from(event))).await.is_err() {
-            return; // the client went away
-        }
-    }
-    if plan.cut {
-        // A body error makes hyper drop the connection at once, possibly with data still
-        // buffered; the pause lets the events already sent reach the socket first.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let _ = tx
-            .send(Err(io::Error::other("fake upstream cut the stream")))
-            .await;
-    }
-}
-
-/// A response body fed by [`pump`]; an `Err` item makes hyper abort the connection mid-body.
-struct ChannelBody {
-    rx: mpsc::Receiver<io::Result<Bytes>>,
-}
-
-// === impl ChannelBody ===
-
-impl http_body::Body for ChannelBody {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        self.rx
-            .poll_recv(cx)
-            .map(|item| item.map(|r| r.map(Frame::data)))
-    }
-}

@@ -15,14 +15,11 @@
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body::Frame;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -30,8 +27,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
+
+use super::sse_stream::{sse_response, StreamPlan};
 
 /// Appended to the request model in chat and Responses answers, as OpenAI resolves an alias to a
 /// dated snapshot: tests can then tell the request model from the response model.
@@ -54,7 +52,6 @@ const RESPONSES_USAGE: &str = concat!(
     r#""output_tokens":9,"output_tokens_details":{"reasoning_tokens":4},"total_tokens":29}"#
 );
 const DONE: &str = "data: [DONE]\n\n";
-const SSE_CONTENT_TYPE: &str = "text/event-stream; charset=utf-8";
 /// Gap between events in `slow-stream`.
 const SLOW_GAP: Duration = Duration::from_millis(300);
 
@@ -278,7 +275,7 @@ fn responses(p: &Params, scenario: &str) -> Response<Body> {
             events.push(responses_error_event(3));
             StreamPlan::clean(events)
         }
-        "slow-stream" => StreamPlan::slow(events),
+        "slow-stream" => StreamPlan::slow(events, SLOW_GAP),
         _ => StreamPlan::clean(events),
     };
     sse_response(plan)
@@ -354,7 +351,7 @@ fn chat_stream_plan(model: &str, include_usage: bool, scenario: &str) -> StreamP
             )));
             StreamPlan::clean(events)
         }
-        "slow-stream" => StreamPlan::slow(events),
+        "slow-stream" => StreamPlan::slow(events, SLOW_GAP),
         "usage-every-chunk" => StreamPlan::clean(usage_every_chunk_events(model)),
         _ => StreamPlan::clean(events),
     }
@@ -609,93 +606,4 @@ fn json_response(status: StatusCode, body: String) -> Response<Body> {
         HeaderValue::from_static("application/json"),
     );
     response
-}
-
-/// How a stream is delivered: which events, how fast, and whether it ends cleanly.
-struct StreamPlan {
-    events: Vec<String>,
-    gap: Option<Duration>,
-    abort: bool,
-}
-
-// === impl StreamPlan ===
-
-impl StreamPlan {
-    fn clean(events: Vec<String>) -> Self {
-        StreamPlan {
-            events,
-            gap: None,
-            abort: false,
-        }
-    }
-
-    fn slow(events: Vec<String>) -> Self {
-        StreamPlan {
-            events,
-            gap: Some(SLOW_GAP),
-            abort: false,
-        }
-    }
-
-    fn cut(events: Vec<String>) -> Self {
-        StreamPlan {
-            events,
-            gap: None,
-            abort: true,
-        }
-    }
-}
-
-/// Streams the plan's events one body frame each, from a task, so delays and aborts happen
-/// after the headers went out just as with a real upstream.
-fn sse_response(plan: StreamPlan) -> Response<Body> {
-    let (tx, rx) = mpsc::channel(16);
-    tokio::spawn(pump(plan, tx));
-    let mut response = Response::new(ChannelBody { rx }.boxed());
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static(SSE_CONTENT_TYPE),
-    );
-    response
-}
-
-async fn pump(plan: StreamPlan, tx: mpsc::Sender<io::Result<Bytes>>) {
-    for (i, event) in plan.events.into_iter().enumerate() {
-        if let (Some(gap), true) = (plan.gap, i > 0) {
-            tokio::time::sleep(gap).await;
-        }
-        if tx.send(Ok(Bytes::from(event))).await.is_err() {
-            return; // the client went away
-        }
-    }
-    if plan.abort {
-        // Let the chunks already sent reach the socket first: a body error makes hyper drop the
-        // connection at once, possibly with data still buffered, and the test wants the partial
-        // stream followed by an unterminated chunked body.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let _ = tx
-            .send(Err(io::Error::other("fake upstream cut the stream")))
-            .await;
-    }
-}
-
-/// A response body fed by [`pump`]; an `Err` item makes hyper abort the connection mid-body.
-struct ChannelBody {
-    rx: mpsc::Receiver<io::Result<Bytes>>,
-}
-
-// === impl ChannelBody ===
-
-impl http_body::Body for ChannelBody {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        self.rx
-            .poll_recv(cx)
-            .map(|item| item.map(|r| r.map(Frame::data)))
-    }
 }

@@ -10,3 +10,4 @@ pub mod fake_anthropic_bodies;
 pub mod fake_openai;
 pub mod gateway;
 pub mod prometheus;
+pub mod sse_stream;

@@ -41,6 +41,10 @@ pub struct RequestOptions<'a> {
     /// (OpenAI's own API, whose reasoning models refuse `max_tokens`) instead of the
     /// `max_tokens` most compatible servers take.
     pub max_completion_tokens: bool,
+    /// Towards an OpenAI-style provider, ask for stream usage with
+    /// `stream_options.include_usage`; false for providers that report it on their own and may
+    /// refuse the option.
+    pub stream_options: bool,
 }
 
 /// A translated request body, and the top-level fields of the caller's body that the target API

@@ -257,6 +257,8 @@ fn system_blocks<'a>(
 fn user_content(content: Option<&RawValue>) -> Result<Option<Content<'_>>, TranslateError> {
     Ok(match parse_content(content)? {
         None => None,
+        // Anthropic rejects an empty turn: one from a framework's history is left out.
+        Some(Parsed::Text(text)) if text.get() == "\"\"" => None,
         Some(Parsed::Text(text)) => Some(Content::Text(text)),
         Some(Parsed::Parts(parts)) if parts.is_empty() => None,
         Some(Parsed::Parts(parts)) => Some(Content::Blocks(
@@ -274,8 +276,8 @@ fn assistant_content(msg: Message<'_>) -> Result<Option<Content<'_>>, TranslateE
     let calls = msg.tool_calls.unwrap_or_default();
     let mut blocks = match parse_content(msg.content)? {
         None => Vec::new(),
-        Some(Parsed::Text(text)) if calls.is_empty() => return Ok(Some(Content::Text(text))),
         Some(Parsed::Text(text)) if text.get() == "\"\"" => Vec::new(),
+        Some(Parsed::Text(text)) if calls.is_empty() => return Ok(Some(Content::Text(text))),
         Some(Parsed::Text(text)) => vec![Block::Text {
             text,
             cache_control: None,

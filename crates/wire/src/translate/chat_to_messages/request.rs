@@ -19,13 +19,8 @@ use super::messages::{self, Block, Conversation, Message, Turn};
 use crate::translate::{RequestOptions, TranslateError, TranslatedRequest};
 
 /// Members Anthropic accepts with the same meaning, sent on as the caller wrote them.
-const PASSTHROUGH: &[&str] = &[
-    "top_k",
-    "thinking",
-    "service_tier",
-    "container",
-    "mcp_servers",
-];
+/// (`service_tier` is not among them: OpenAI's values are not Anthropic's.)
+const PASSTHROUGH: &[&str] = &["top_k", "thinking", "container", "mcp_servers"];
 
 /// The members of the caller's body the translation reads.
 #[derive(Default)]
@@ -161,13 +156,6 @@ struct NamedFunction<'a> {
     name: &'a RawValue,
 }
 
-/// `metadata` as sent: the caller's object, `user` as `user_id`, or both merged.
-enum Metadata<'a> {
-    Raw(&'a RawValue),
-    User(&'a RawValue),
-    Merged(BTreeMap<Str<'a>, &'a RawValue>),
-}
-
 /// The Anthropic body, written member by member so optional members are simply absent.
 struct MessagesRequest<'a> {
     model: &'a str,
@@ -179,7 +167,8 @@ struct MessagesRequest<'a> {
     temperature: Option<f64>,
     top_p: Option<&'a RawValue>,
     stream: Option<bool>,
-    metadata: Option<Metadata<'a>>,
+    /// Anthropic's `metadata.user_id`, its only metadata member.
+    user_id: Option<&'a RawValue>,
     passthrough: Vec<(&'static str, &'a RawValue)>,
 }
 
@@ -188,7 +177,7 @@ pub fn request(
     body: &[u8],
     opts: &RequestOptions<'_>,
 ) -> Result<TranslatedRequest, TranslateError> {
-    let req: ChatRequest<'_> = serde_json::from_slice(body)
+    let mut req: ChatRequest<'_> = serde_json::from_slice(body)
         .map_err(|e| TranslateError(format!("invalid request body: {e}")))?;
     if let Some(n) = req.n.filter(|n| *n != 1) {
         return Err(TranslateError(format!(
@@ -215,7 +204,7 @@ pub fn request(
         temperature: req.temperature.map(|t| t.min(1.0)),
         top_p: req.top_p,
         stream: req.stream,
-        metadata: metadata(req.metadata, req.user)?,
+        user_id: user_id(req.metadata, req.user, &mut req.dropped)?,
         passthrough: req.passthrough,
     };
     let mut buf = Vec::with_capacity(body.len() + 128);
@@ -291,22 +280,27 @@ fn stop(raw: Option<&RawValue>) -> Result<Option<&RawValue>, TranslateError> {
     }
 }
 
-fn metadata<'a>(
-    raw: Option<&'a RawValue>,
+/// Anthropic's metadata takes `user_id` only (it refuses other members): the caller's
+/// `metadata.user_id`, else `user`; other metadata members are dropped and named.
+fn user_id<'a>(
+    metadata: Option<&'a RawValue>,
     user: Option<&'a RawValue>,
-) -> Result<Option<Metadata<'a>>, TranslateError> {
-    Ok(match (raw, user) {
-        (None, None) => None,
-        (Some(raw), None) => Some(Metadata::Raw(raw)),
-        (None, Some(user)) => Some(Metadata::User(user)),
-        (Some(raw), Some(user)) => {
-            let mut map: BTreeMap<Str<'a>, &'a RawValue> = serde_json::from_str(raw.get())
-                .map_err(|e| TranslateError(format!("invalid `metadata`: {e}")))?;
-            // An explicit `metadata.user_id` is the more specific of the two.
-            map.entry(Str("user_id".into())).or_insert(user);
-            Some(Metadata::Merged(map))
+    dropped: &mut Vec<String>,
+) -> Result<Option<&'a RawValue>, TranslateError> {
+    let Some(raw) = metadata else {
+        return Ok(user);
+    };
+    let map: BTreeMap<Str<'a>, &'a RawValue> = serde_json::from_str(raw.get())
+        .map_err(|e| TranslateError(format!("invalid `metadata`: {e}")))?;
+    let mut explicit = None;
+    for (key, value) in map {
+        if key.0 == "user_id" {
+            explicit = Some(value);
+        } else {
+            dropped.push(format!("metadata.{}", key.0));
         }
-    })
+    }
+    Ok(explicit.or(user))
 }
 
 impl Serialize for MessagesRequest<'_> {
@@ -345,13 +339,8 @@ impl Serialize for MessagesRequest<'_> {
         if let Some(stream) = self.stream {
             map.serialize_entry("stream", &stream)?;
         }
-        match &self.metadata {
-            Some(Metadata::Raw(raw)) => map.serialize_entry("metadata", raw)?,
-            Some(Metadata::User(user)) => {
-                map.serialize_entry("metadata", &UserId { user_id: user })?
-            }
-            Some(Metadata::Merged(merged)) => map.serialize_entry("metadata", merged)?,
-            None => {}
+        if let Some(user_id) = self.user_id {
+            map.serialize_entry("metadata", &UserId { user_id })?;
         }
         for (name, value) in &self.passthrough {
             map.serialize_entry(name, value)?;

@@ -42,6 +42,9 @@ pub(super) struct Block<'a> {
     pub tool_use_id: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub content: Option<&'a RawValue>,
+    /// A `tool_result` reporting a failed tool run.
+    #[serde(default)]
+    pub is_error: Option<bool>,
 }
 
 /// An image block's `source`.

@@ -166,7 +166,12 @@ fn user_blocks<'a>(
             "image" => parts.extend(image(block.source, dropped)?),
             "tool_result" => {
                 had_results = true;
-                let content = tool_result(block.content, &mut result_images, dropped)?;
+                let mut content = tool_result(block.content, &mut result_images, dropped)?;
+                // OpenAI's tool messages have no error flag: say it in the text, or the model
+                // reads a failed run as a success.
+                if block.is_error == Some(true) {
+                    content = Cow::Owned(format!("Error: {content}"));
+                }
                 out.push(ChatMessage::Tool {
                     tool_call_id: block.tool_use_id.unwrap_or_default(),
                     content,

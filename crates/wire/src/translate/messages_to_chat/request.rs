@@ -169,9 +169,11 @@ pub(super) fn translate(
         stop: input.stop_sequences.filter(|s| !s.is_empty()),
         stream,
         // The gateway meters the provider's bytes, and an Anthropic client always gets usage.
-        stream_options: stream.map(|_| StreamOptions {
-            include_usage: true,
-        }),
+        stream_options: stream
+            .filter(|_| opts.stream_options)
+            .map(|_| StreamOptions {
+                include_usage: true,
+            }),
         tools,
         tool_choice,
         parallel_tool_calls,

@@ -309,7 +309,7 @@ impl State {
                 self.on_tool_call(call);
             }
         }
-        if let Some(reason) = choice.finish_reason.0 {
+        if let Some(reason) = choice.finish_reason.non_empty() {
             self.stop_reason = Some(stop_reason_from_openai(&reason));
             self.close();
         }
