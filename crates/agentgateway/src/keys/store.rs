@@ -107,6 +107,11 @@ pub struct KeyStore {
 // === impl KeyStore ===
 
 impl KeyStore {
+    /// The connection pool, shared with the spend ledger (same database file).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Opens `db` (a file path or a `sqlite:` URL), creating the file and schema if needed.
     pub async fn open(db: &str) -> Result<KeyStore, StoreError> {
         let options = if db.starts_with("sqlite:") {
