@@ -73,6 +73,7 @@ impl StaticKeys {
                 limits: entry.limits,
                 limit_demands: Default::default(),
                 expires_at: None,
+                budgets: entry.budgets.clone(),
             };
             if by_digest.insert(digest, Arc::new(identity)).is_some() {
                 return Err(format!("llm.policies.apiKey.keys[{i}]: duplicate key"));
@@ -193,6 +194,7 @@ mod tests {
                     metadata,
                     allowed_models: None,
                     limits: Default::default(),
+                    budgets: Vec::new(),
                 },
                 ApiKeyEntry {
                     key: None,
@@ -201,6 +203,7 @@ mod tests {
                     metadata: serde_json::Map::new(),
                     allowed_models: Some(vec!["gpt-4o*".into()]),
                     limits: Default::default(),
+                    budgets: Vec::new(),
                 },
             ],
         }

@@ -26,6 +26,8 @@ pub struct Identity {
     pub limits: KeyLimits,
     /// Unix seconds after which the key no longer authenticates.
     pub expires_at: Option<i64>,
+    /// The key's own USD budgets (its user's and team's are the gateway's config).
+    pub budgets: Vec<crate::budget::BudgetSpec>,
     /// The rate-limit demands of `limits`, built on first use: an identity is shared by every
     /// request made with its key, so the bucket names are not formatted per request.
     pub limit_demands: OnceLock<Arc<[Demand]>>,

@@ -33,6 +33,7 @@
 pub mod accesslog;
 pub mod admin;
 pub mod auth;
+pub mod budget;
 pub mod cli;
 pub mod config;
 pub mod errors;

@@ -81,6 +81,15 @@ pub struct GlobalConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub drain_timeout: Option<Duration>,
+    /// Price files (ours) added over the built-in catalog, later ones winning: the agentgateway
+    /// catalog format (provider -> model -> USD per 1M tokens, YAML or JSON) or LiteLLM's JSON.
+    /// Reloaded when they change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_catalog: Vec<String>,
+    /// Adds `x-agw-cost-usd` to non-streamed LLM responses (ours; off by default). The gateway
+    /// then reads those responses whole before answering, to know their cost.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cost_header: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -207,6 +216,25 @@ pub struct Policies {
     pub api_key: Option<ApiKeyPolicy>,
     #[serde(default)]
     pub local_rate_limit: Vec<LocalRateLimit>,
+    /// USD budgets of users (all their keys together) and teams (ours).
+    #[serde(default, skip_serializing_if = "BudgetPolicy::is_empty")]
+    pub budgets: BudgetPolicy,
+}
+
+/// Budgets by user and by team name (the keys' `user` / `team` metadata).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetPolicy {
+    #[serde(default)]
+    pub users: IndexMap<String, Vec<crate::budget::BudgetSpec>>,
+    #[serde(default)]
+    pub teams: IndexMap<String, Vec<crate::budget::BudgetSpec>>,
+}
+
+impl BudgetPolicy {
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.teams.is_empty()
+    }
 }
 
 /// One token bucket (agentgateway's `localRateLimit` entry), plus our `key`: a CEL expression
@@ -278,6 +306,9 @@ pub struct ApiKeyEntry {
     /// Per-key limits (ours), as for dynamic keys.
     #[serde(default)]
     pub limits: crate::identity::KeyLimits,
+    /// USD budgets of this key (ours).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<crate::budget::BudgetSpec>,
 }
 
 /// A string that must never be shown: `Debug` and serialization print `<redacted>`.

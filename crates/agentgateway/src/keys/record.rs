@@ -50,6 +50,7 @@ impl KeyRecord {
             limits: self.limits,
             limit_demands: Default::default(),
             expires_at: self.expires_at,
+            budgets: Vec::new(),
         }
     }
 
