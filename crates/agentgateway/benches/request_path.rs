@@ -45,6 +45,7 @@ fn policy() -> ApiKeyPolicy {
                     max_parallel: Some(64),
                     ..KeyLimits::default()
                 },
+                budgets: Vec::new(),
             }
         })
         .collect();
