@@ -29,6 +29,11 @@ pub enum GatewayError {
         retry_after_secs: u64,
         headers: http::HeaderMap,
     },
+    /// A hard USD budget of the caller (its key, user or team) is spent for the window.
+    BudgetExceeded {
+        budget: Box<crate::budget::BudgetStatus>,
+        retry_after_secs: u64,
+    },
     ModelNotFound(String),
     /// Malformed JSON, missing model and similar: the message says what is wrong.
     InvalidRequest(String),
@@ -51,7 +56,9 @@ impl GatewayError {
         match self {
             GatewayError::MissingApiKey | GatewayError::InvalidApiKey => StatusCode::UNAUTHORIZED,
             GatewayError::ModelNotAllowed(_) => StatusCode::FORBIDDEN,
-            GatewayError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            GatewayError::RateLimited { .. } | GatewayError::BudgetExceeded { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             GatewayError::ModelNotFound(_) | GatewayError::PathNotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -71,6 +78,7 @@ impl GatewayError {
             GatewayError::MissingApiKey | GatewayError::InvalidApiKey => "unauthorized",
             GatewayError::ModelNotAllowed(_) => "model_not_allowed",
             GatewayError::RateLimited { .. } => "rate_limited",
+            GatewayError::BudgetExceeded { .. } => "budget_exceeded",
             GatewayError::ModelNotFound(_) => "model_not_found",
             GatewayError::InvalidRequest(_) => "invalid_request",
             GatewayError::BodyTooLarge { .. } => "request_too_large",
@@ -98,6 +106,9 @@ impl GatewayError {
                     ("requests", Some("rate_limit_exceeded"))
                 }
             },
+            GatewayError::BudgetExceeded { .. } => {
+                ("insufficient_quota", Some("insufficient_quota"))
+            }
             GatewayError::ModelNotFound(_) => ("invalid_request_error", Some("model_not_found")),
             GatewayError::InvalidRequest(_) => ("invalid_request_error", None),
             GatewayError::BodyTooLarge { .. } => {
@@ -151,6 +162,14 @@ impl GatewayError {
                 };
                 format!("Rate limit reached on {what}. Please try again in {retry_after_secs}s.")
             }
+            GatewayError::BudgetExceeded { budget, .. } => format!(
+                "The budget of {} '{}' (${} per {}) is spent; it resets at {}.",
+                budget.scope,
+                budget.name,
+                budget.limit_usd.normalize(),
+                budget.window,
+                crate::budget::rfc3339(budget.resets_at)
+            ),
             GatewayError::ModelNotFound(model) => {
                 format!("The model '{model}' does not exist or is not served by this gateway.")
             }

@@ -19,7 +19,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::identity::Identity;
-pub use window::{ManualWallClock, SystemWallClock, WallClock, Window};
+pub use window::{rfc3339, ManualWallClock, SystemWallClock, WallClock, Window};
 
 /// One budget: at most `usd` per `window`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]

@@ -109,6 +109,18 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// `2026-12-01T00:00:00Z`, for messages and the admin API.
+pub fn rfc3339(unix: i64) -> String {
+    let (year, month, day) = civil_from_days(unix.div_euclid(DAY));
+    let secs = unix.rem_euclid(DAY);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / HOUR,
+        secs % HOUR / 60,
+        secs % 60
+    )
+}
+
 /// Wall-clock time in Unix seconds. Budgets and the spend ledger read it through this trait so
 /// tests can move time (a window reset) without waiting.
 pub trait WallClock: Send + Sync {
@@ -209,6 +221,12 @@ mod tests {
             assert_eq!(parsed, window);
         }
         assert!(serde_json::from_str::<Window>("\"2d\"").is_err());
+    }
+
+    #[test]
+    fn rfc3339_text() {
+        assert_eq!(rfc3339(NOW), "2026-11-29T17:35:23Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
     }
 
     #[test]
