@@ -45,6 +45,7 @@ pub mod keys;
 pub mod limits;
 pub mod metered_body;
 pub mod metrics;
+pub mod pricing;
 pub mod proxy;
 pub mod ratelimit;
 pub mod record;
