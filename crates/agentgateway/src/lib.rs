@@ -51,6 +51,7 @@ pub mod ratelimit;
 pub mod record;
 pub mod routing;
 pub mod server;
+pub mod spend;
 pub mod telemetry;
 pub mod tokens;
 pub mod translation;

@@ -57,6 +57,7 @@ impl TestAdmin {
             keys: keys.clone(),
             usage: Arc::new(EchoUsage),
             config_dump: Bytes::from_static(CONFIG_DUMP.as_bytes()),
+            ledger: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

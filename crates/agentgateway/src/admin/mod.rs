@@ -9,6 +9,7 @@
 
 mod error;
 mod keys;
+mod spend;
 
 #[cfg(test)]
 mod tests;
@@ -57,6 +58,8 @@ pub struct Admin {
     /// `None` when no database is configured: the key endpoints answer 501.
     pub keys: Option<Arc<KeyService>>,
     pub usage: Arc<dyn KeyUsage>,
+    /// The spend ledger behind `GET /v1/spend`; `None`: cost tracking is off (404).
+    pub ledger: Option<Arc<crate::spend::Ledger>>,
     /// The pre-rendered (secret-redacted) config, served as is.
     pub config_dump: Bytes,
 }
@@ -151,6 +154,10 @@ impl Admin {
                     keys::create(keys, &read_body(request.into_body()).await?).await
                 }
                 _ => Err(ApiError::method_not_allowed("GET, POST")),
+            },
+            ("/v1/spend", _) => match method {
+                Method::GET => spend::get(self.ledger.as_deref(), request.uri().query()).await,
+                _ => Err(ApiError::method_not_allowed("GET")),
             },
             (_, Some(id)) if !id.is_empty() && !id.contains('/') => match method {
                 Method::GET => keys::get(self.keys()?, self.usage.as_ref(), id).await,

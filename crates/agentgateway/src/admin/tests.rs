@@ -19,6 +19,7 @@ fn admin(token: Option<&str>) -> Admin {
         keys: None,
         usage: Arc::new(NoUsage),
         config_dump: Bytes::from_static(b"{\"config\":{}}"),
+        ledger: None,
     }
 }
 

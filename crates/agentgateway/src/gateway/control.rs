@@ -65,6 +65,7 @@ impl ControlPlane {
             keys,
             usage: Arc::new(LimiterUsage(limits.limiter().clone())),
             config_dump: self.config_dump.clone(),
+            ledger: None,
         })
     }
 }
