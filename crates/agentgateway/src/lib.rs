@@ -36,6 +36,7 @@ pub mod auth;
 pub mod budget;
 pub mod cli;
 pub mod config;
+pub mod costing;
 pub mod errors;
 pub mod exposition;
 pub mod expr;

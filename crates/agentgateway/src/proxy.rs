@@ -33,6 +33,8 @@ use crate::translation::{self, Plan, StreamTranslation};
 use crate::upstream::{self, CallerCredential, HttpClient};
 
 const REQUEST_ID: &str = "x-request-id";
+/// What a non-streamed answer cost, in USD (`config.costHeader`).
+const COST_HEADER: &str = "x-agw-cost-usd";
 
 /// Everything the request path reads, built once at startup and shared by all connections.
 pub struct Proxy {
@@ -48,6 +50,8 @@ pub struct Proxy {
     pub idle_timeout: Duration,
     /// How long a client may take to send its request body.
     pub body_timeout: Duration,
+    /// `config.costHeader`: non-streamed answers carry `x-agw-cost-usd`.
+    pub cost_header: bool,
 }
 
 /// What a path asks for.
@@ -74,11 +78,13 @@ struct Forwarded {
     gateway_key: bool,
 }
 
-/// A translated provider body, read whole and already in the caller's shape.
+/// A provider body read whole, already in the caller's shape.
 struct Translated {
     parts: http::response::Parts,
     body: Bytes,
     gateway_key: bool,
+    /// The body was translated (so it is JSON whatever the provider sent).
+    translated: bool,
 }
 
 enum Answer {
@@ -151,6 +157,7 @@ impl Proxy {
                 info.model(),
             )));
         }
+        self.check_budgets(record).await?;
         self.limits.admit(record, &body, info.model()).await?;
         let forwarded = self
             .forward(
@@ -165,9 +172,10 @@ impl Proxy {
                 id,
             )
             .await?;
-        let streamed =
-            is_event_stream(&forwarded.response) && forwarded.response.status().is_success();
-        if !plan.translates() || streamed {
+        let event_stream = is_event_stream(&forwarded.response);
+        let streamed = event_stream && forwarded.response.status().is_success();
+        let priced_header = self.cost_header && !event_stream;
+        if !(plan.translates() || priced_header) || streamed {
             return Ok(Answer::Forwarded(forwarded));
         }
         self.read_translated(forwarded, record)
@@ -208,8 +216,38 @@ impl Proxy {
             .ok_or_else(|| GatewayError::ModelNotFound(info.model().to_owned()))
     }
 
-    /// Reads a translated call's whole provider body (a JSON answer or an error), meters it as
-    /// the provider's, and puts it in the caller's shape.
+    /// The caller's USD budgets, before anything is spent on the request: a spent hard budget
+    /// refuses it (429 with the reset time); spent soft ones are only reported.
+    async fn check_budgets(&self, record: &RequestRecord) -> Result<(), GatewayError> {
+        let (Some(costing), Some(identity)) =
+            (self.telemetry.costing(), record.identity.as_deref())
+        else {
+            return Ok(());
+        };
+        let verdict = match costing.budgets.check(identity).await {
+            Ok(verdict) => verdict,
+            Err(error) => {
+                // Availability first: a ledger that cannot be read does not stop all traffic.
+                tracing::error!(%error, "budget check failed; request allowed");
+                return Ok(());
+            }
+        };
+        costing.report(&verdict.soft_exceeded, &self.telemetry.metrics);
+        match verdict.refused {
+            None => Ok(()),
+            Some(budget) => {
+                let wait = budget.resets_at - costing.clock.unix_now();
+                Err(GatewayError::BudgetExceeded {
+                    budget: Box::new(budget),
+                    retry_after_secs: u64::try_from(wait).unwrap_or(0).max(1),
+                })
+            }
+        }
+    }
+
+    /// Reads a provider body whole — a translated call's JSON answer or error (then put in the
+    /// caller's shape), or any non-streamed answer when `x-agw-cost-usd` needs its cost before
+    /// the headers go out — and meters it as the provider's.
     async fn read_translated(
         &self,
         forwarded: Forwarded,
@@ -229,13 +267,17 @@ impl Proxy {
         let status = parts.status.as_u16();
         note_upstream_status(record, parts.status);
         apply_summary(record, summarize_json(forwarded.upstream_op, &bytes));
+        if let Some(costing) = self.telemetry.costing() {
+            costing.price(record);
+        }
         let created = crate::auth::unix_now().max(0) as u64;
         let body = translation::translate_body(forwarded.plan, status, &bytes, created)
             .map_err(|e| GatewayError::BadUpstreamResponse(e.to_string()))?;
         Ok(Translated {
             parts,
-            body: Bytes::from(body),
+            body,
             gateway_key: forwarded.gateway_key,
+            translated: forwarded.plan.translates(),
         })
     }
 
@@ -341,13 +383,21 @@ impl Proxy {
             mut parts,
             body,
             gateway_key,
+            translated,
         } = translated;
         self.response_headers(&mut parts.headers, gateway_key, &record);
         parts.headers.remove(header::CONTENT_LENGTH);
-        parts.headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        if translated {
+            parts.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        if self.cost_header {
+            if let Some(value) = crate::costing::Costing::header_value(&record) {
+                parts.headers.insert(COST_HEADER, value);
+            }
+        }
         let body = MeteredBody::full(body, record, self.telemetry.clone());
         Response::from_parts(parts, body)
     }
@@ -398,6 +448,13 @@ impl Proxy {
                     .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
             }
             GatewayError::RateLimited { headers, .. } => response.headers_mut().extend(headers),
+            GatewayError::BudgetExceeded {
+                retry_after_secs, ..
+            } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
             _ => {}
         }
         response

@@ -68,6 +68,29 @@ pub struct LlmInfo {
     pub response_model: Option<String>,
     pub usage: Usage,
     pub streaming: bool,
+    /// What the request cost, once priced from the catalog.
+    pub cost: CostOutcome,
+}
+
+/// What a finished request cost.
+#[derive(Debug, Clone, Default)]
+pub enum CostOutcome {
+    /// Nothing to price: no usage reported (refusals, failures, count_tokens).
+    #[default]
+    NotApplicable,
+    Priced(crate::pricing::Cost),
+    /// Usage, but the catalog has no price for the model: counted and logged, never $0.
+    Unpriced,
+}
+
+impl CostOutcome {
+    /// The total in USD, when priced.
+    pub fn total(&self) -> Option<rust_decimal::Decimal> {
+        match self {
+            CostOutcome::Priced(cost) => Some(cost.total),
+            _ => None,
+        }
+    }
 }
 
 /// One request, from the first byte to the end of the response body.

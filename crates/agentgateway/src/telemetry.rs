@@ -5,9 +5,10 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use crate::accesslog::AccessLog;
+use crate::costing::Costing;
 use crate::expr::Expr;
 use crate::metrics::Metrics;
 use crate::record::{RequestError, RequestRecord};
@@ -29,6 +30,9 @@ pub struct Telemetry {
     /// Set when the drain timeout aborts the remaining connections: the requests cut then were
     /// ended by the gateway, not by their clients.
     drain_aborted: AtomicBool,
+    /// Pricing, the spend ledger and budgets: set once at start (the ledger lives in the
+    /// database, opened there).
+    costing: OnceLock<Arc<Costing>>,
 }
 
 impl Telemetry {
@@ -53,7 +57,17 @@ impl Telemetry {
             unknown: Arc::from(UNKNOWN),
             keep_headers,
             drain_aborted: AtomicBool::new(false),
+            costing: OnceLock::new(),
         }
+    }
+
+    /// Installs cost tracking (once, at start).
+    pub fn set_costing(&self, costing: Arc<Costing>) {
+        let _ = self.costing.set(costing);
+    }
+
+    pub fn costing(&self) -> Option<&Arc<Costing>> {
+        self.costing.get()
     }
 
     /// Whether the proxy must keep request headers in the record (some expression reads them).
@@ -81,9 +95,14 @@ impl Telemetry {
         }
     }
 
-    /// Records a finished request: rate-limit true-up, duration, metrics, log line.
+    /// Records a finished request: rate-limit true-up, cost, duration, metrics, log line, then
+    /// the spend ledger and budgets.
     pub fn finish(&self, mut record: RequestRecord) {
         record.duration = record.start.elapsed();
+        let costing = self.costing.get();
+        if let Some(costing) = costing {
+            costing.price(&mut record);
+        }
         if let Some(mut admission) = record.admission.0.take() {
             admission.settle(crate::limits::actual_tokens(&record));
             // Dropping it here gives back its parallel slots, whatever the exit path was.
@@ -102,6 +121,9 @@ impl Telemetry {
             .collect();
         self.metrics.record(&record, &custom);
         self.log.log(&record);
+        if let Some(costing) = costing {
+            costing.book(&record, &self.metrics);
+        }
     }
 }
 

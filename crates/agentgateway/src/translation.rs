@@ -123,17 +123,19 @@ impl StreamTranslation {
 pub fn translate_body(
     plan: Plan,
     status: u16,
-    body: &[u8],
+    body: &Bytes,
     created: u64,
-) -> Result<Vec<u8>, TranslateError> {
+) -> Result<Bytes, TranslateError> {
     let error = status >= 400;
-    match plan {
+    let translated = match plan {
         Plan::ChatToMessages if error => Ok(chat_to_messages::error(status, body)),
         Plan::ChatToMessages => chat_to_messages::response(body, created),
         Plan::MessagesToChat if error => Ok(messages_to_chat::error(status, body)),
         Plan::MessagesToChat => messages_to_chat::response(body),
-        Plan::Native | Plan::LocalCountTokens => Ok(body.to_vec()),
-    }
+        // Read whole only to price it: the bytes go out as they came.
+        Plan::Native | Plan::LocalCountTokens => return Ok(body.clone()),
+    };
+    translated.map(Bytes::from)
 }
 
 /// The `count_tokens` answer for a provider without that API.

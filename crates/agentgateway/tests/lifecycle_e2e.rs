@@ -93,6 +93,7 @@ impl Owned {
         let options = Options {
             log_sink: LogSink::Memory(log.clone()),
             log_format: None,
+            clock: None,
         };
         let gateway = Gateway::build(&config, options).expect("test config must build");
         let listeners = Listeners {

@@ -314,8 +314,11 @@ async fn access_log_line_has_the_contract_keys_in_order() {
          gen_ai.request.model=gpt-4o-mini gen_ai.response.model=gpt-4o-mini{MODEL_SUFFIX} \
          gen_ai.usage.input_tokens=11 gen_ai.usage.output_tokens=7 \
          gen_ai.usage.cache_read.input_tokens=3 gen_ai.usage.reasoning.output_tokens=2 \
-         gen_ai.request.stream=false user=alice request.id=req-123 duration=<ms>"
+         gen_ai.request.stream=false agw.ai.usage.cost.total=0.000005625 user=alice \
+         request.id=req-123 duration=<ms>"
     );
+    // gpt-4o-mini at $0.15 / $0.075 cached / $0.60 per 1M: 8 * 0.15 + 3 * 0.075 + 7 * 0.6 = 5.625
+    // millionths of a dollar.
     assert_eq!(masked.join(" "), expected);
     assert!(!line.contains("sk-alice") && !line.contains("sk-provider"));
     // The provider got the same request id.

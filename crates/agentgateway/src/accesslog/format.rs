@@ -41,6 +41,8 @@ pub(super) enum Key {
     ReasoningTokens,
     Stream,
     Ttft,
+    CostTotal,
+    CostUnpriced,
     User,
     ApiKeyName,
     Error,
@@ -50,7 +52,7 @@ pub(super) enum Key {
 }
 
 /// Names of [`Key`]s, indexed by the key's discriminant.
-pub(super) const KEY_NAMES: [&str; 28] = [
+pub(super) const KEY_NAMES: [&str; 30] = [
     "gateway",
     "listener",
     "route",
@@ -73,6 +75,8 @@ pub(super) const KEY_NAMES: [&str; 28] = [
     "gen_ai.usage.reasoning.output_tokens",
     "gen_ai.request.stream",
     "agw.ai.time_to_first_token",
+    "agw.ai.usage.cost.total",
+    "agw.ai.usage.cost.unpriced",
     "user",
     "api_key.name",
     "error",
@@ -188,6 +192,14 @@ impl Line {
         }
     }
 
+    /// A decimal amount, exact: a bare number in both formats.
+    pub(super) fn decimal(&mut self, key: Key, value: rust_decimal::Decimal) {
+        if self.key(key) {
+            // Writing into a String cannot fail.
+            let _ = write!(self.buf, "{}", value.normalize());
+        }
+    }
+
     pub(super) fn bool(&mut self, key: Key, value: bool) {
         if self.key(key) {
             self.buf.push_str(if value { "true" } else { "false" });
@@ -267,6 +279,11 @@ pub(super) fn write_head(line: &mut Line, rec: &RequestRecord) {
     write_gen_ai(line, rec);
     if let Some(ttft) = rec.ttft {
         line.millis(Key::Ttft, ttft);
+    }
+    match &rec.llm.cost {
+        crate::record::CostOutcome::Priced(cost) => line.decimal(Key::CostTotal, cost.total),
+        crate::record::CostOutcome::Unpriced => line.bool(Key::CostUnpriced, true),
+        crate::record::CostOutcome::NotApplicable => {}
     }
     if let Some(identity) = rec.identity.as_deref() {
         if let Some(user) = &identity.user {

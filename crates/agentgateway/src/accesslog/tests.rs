@@ -69,6 +69,7 @@ fn example_record() -> RequestRecord {
             ..Usage::default()
         },
         streaming: false,
+        cost: Default::default(),
     };
     rec
 }

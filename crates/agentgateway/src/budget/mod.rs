@@ -168,27 +168,32 @@ impl Budgets {
         Ok(out)
     }
 
-    /// Adds a finished request's cost to the caller's tallies. A tally not seeded yet is left
-    /// alone: its seed reads the ledger, which already holds this cost.
-    pub fn charge(&self, identity: &Identity, cost: Decimal) {
-        if cost.is_zero() {
-            return;
+    /// Adds a finished request's cost to the caller's tallies and returns their new state. A
+    /// tally not seeded yet is left alone: its seed reads the ledger, which already holds this
+    /// cost.
+    pub fn charge(&self, identity: &Identity, cost: Decimal) -> Vec<BudgetStatus> {
+        let applicable = self.applicable(identity);
+        if cost.is_zero() || applicable.is_empty() {
+            return Vec::new();
         }
         let now = self.clock.unix_now();
-        let applicable = self.applicable(identity);
+        let mut charged = Vec::with_capacity(applicable.len());
         let mut tallies = self.tallies.lock().unwrap_or_else(PoisonError::into_inner);
         for (scope, spec) in applicable {
-            if let Some(tally) = tallies.get_mut(&(scope, spec.window)) {
-                let start = spec.window.start(now);
-                if tally.start != start {
-                    *tally = Tally {
-                        start,
-                        spent: Decimal::ZERO,
-                    };
-                }
-                tally.spent += cost;
+            let start = spec.window.start(now);
+            let Some(tally) = tallies.get_mut(&(scope.clone(), spec.window)) else {
+                continue;
+            };
+            if tally.start != start {
+                *tally = Tally {
+                    start,
+                    spent: Decimal::ZERO,
+                };
             }
+            tally.spent += cost;
+            charged.push(status(&scope, &spec, tally.spent, now));
         }
+        charged
     }
 
     async fn status_of(&self, scope: &Scope, spec: &BudgetSpec) -> Result<BudgetStatus, String> {
@@ -208,16 +213,7 @@ impl Budgets {
                 tally.spent
             }
         };
-        Ok(BudgetStatus {
-            scope: scope.kind(),
-            name: scope.name().to_owned(),
-            window: spec.window,
-            limit_usd: spec.usd,
-            spent_usd: spent,
-            remaining_usd: spec.usd - spent,
-            resets_at: spec.window.reset_at(now),
-            soft: spec.soft,
-        })
+        Ok(status(scope, spec, spent, now))
     }
 
     /// The tally's spend in the window starting at `start`; a tally of an older window starts
@@ -232,6 +228,19 @@ impl Budgets {
             };
         }
         Some(tally.spent)
+    }
+}
+
+fn status(scope: &Scope, spec: &BudgetSpec, spent: Decimal, now: i64) -> BudgetStatus {
+    BudgetStatus {
+        scope: scope.kind(),
+        name: scope.name().to_owned(),
+        window: spec.window,
+        limit_usd: spec.usd,
+        spent_usd: spent,
+        remaining_usd: spec.usd - spent,
+        resets_at: spec.window.reset_at(now),
+        soft: spec.soft,
     }
 }
 

@@ -22,6 +22,7 @@ use cel::common::types::{
 };
 use cel::common::value::Val;
 use http::HeaderMap;
+use rust_decimal::prelude::ToPrimitive;
 
 use super::ExprValue;
 use crate::record::RequestRecord;
@@ -57,6 +58,7 @@ const LLM_KEYS: &[&str] = &[
     "inputTokens",
     "outputTokens",
     "streaming",
+    "cost",
 ];
 const RESPONSE_KEYS: &[&str] = &["code"];
 
@@ -90,6 +92,7 @@ impl Root {
 pub(super) enum Field<'r> {
     Str(Cow<'r, str>),
     Int(i64),
+    Double(f64),
     Bool(bool),
     Json(&'r serde_json::Value),
     Headers(&'r HeaderMap),
@@ -144,6 +147,8 @@ fn llm_field<'r>(rec: &'r RequestRecord, key: &str) -> Option<Field<'r>> {
         "outputTokens" => tokens(llm.usage.output_tokens),
         // Whether the call streamed is only known once it is known to be an LLM call.
         "streaming" => llm.operation.map(|_| Field::Bool(llm.streaming)),
+        // USD as a CEL double: expressions compare and label, they do not do accounting.
+        "cost" => llm.cost.total().and_then(|c| c.to_f64()).map(Field::Double),
         _ => None,
     }
 }
@@ -207,6 +212,7 @@ fn scalar_value(field: Field<'_>) -> ExprValue {
     match field {
         Field::Str(s) => ExprValue::String(s.into_owned()),
         Field::Int(i) => ExprValue::Int(i),
+        Field::Double(d) => ExprValue::Float(d),
         Field::Bool(b) => ExprValue::Bool(b),
         Field::Json(json) => ExprValue::from_json(json),
         Field::Headers(headers) => headers_value(headers),
@@ -265,6 +271,7 @@ fn field_val(field: Field<'_>) -> Box<dyn Val + '_> {
         Field::Str(Cow::Borrowed(s)) => Box::new(CelString::from(s)),
         Field::Str(Cow::Owned(s)) => Box::new(CelString::from(s)),
         Field::Int(i) => Box::new(CelInt::from(i)),
+        Field::Double(d) => Box::new(CelDouble::from(d)),
         Field::Bool(b) => Box::new(CelBool::from(b)),
         Field::Json(json) => json_val(json),
         Field::Headers(headers) => headers_val(headers),

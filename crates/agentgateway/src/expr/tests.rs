@@ -66,6 +66,7 @@ fn full_record() -> RequestRecord {
             ..Usage::default()
         },
         streaming: true,
+        cost: Default::default(),
     };
     rec.status = 200;
     rec

@@ -59,13 +59,18 @@ impl ControlPlane {
         Ok(Some(keys))
     }
 
-    pub(super) fn admin(&self, keys: Option<Arc<KeyService>>, limits: &RateLimits) -> Arc<Admin> {
+    pub(super) fn admin(
+        &self,
+        keys: Option<Arc<KeyService>>,
+        limits: &RateLimits,
+        ledger: Option<Arc<crate::spend::Ledger>>,
+    ) -> Arc<Admin> {
         Arc::new(Admin {
             token: self.token.clone(),
             keys,
             usage: Arc::new(LimiterUsage(limits.limiter().clone())),
             config_dump: self.config_dump.clone(),
-            ledger: None,
+            ledger,
         })
     }
 }

@@ -14,10 +14,12 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 mod control;
+mod cost;
 mod parts;
 
 use crate::accesslog::LogSink;
 use crate::auth::Authenticator;
+use crate::budget::WallClock;
 use crate::config::{ApiKeyMode, ApiKeyPolicy, Config, LogFormat};
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
@@ -42,6 +44,8 @@ pub struct Options {
     pub log_sink: LogSink,
     /// `LOG_FORMAT` from the environment, which wins over the config.
     pub log_format: Option<LogFormat>,
+    /// The wall clock of budgets and the spend ledger (tests move it); `None`: the system's.
+    pub clock: Option<Arc<dyn WallClock>>,
 }
 
 impl Default for Options {
@@ -49,6 +53,7 @@ impl Default for Options {
         Options {
             log_sink: LogSink::Stdout,
             log_format: None,
+            clock: None,
         }
     }
 }
@@ -105,6 +110,7 @@ pub struct Gateway {
     tls: Option<TlsAcceptor>,
     drain_timeout: Duration,
     control: control::ControlPlane,
+    cost: cost::CostPlan,
 }
 
 impl Gateway {
@@ -113,6 +119,7 @@ impl Gateway {
         parts::install_crypto_provider();
         let router = Router::new(&config.llm.models)?;
         let auth = build_auth(config)?;
+        let cost = cost::CostPlan::from_config(config, options.clock.clone())?;
         let telemetry = Arc::new(parts::build_telemetry(config, options)?);
         let limits = parts::build_limits(config)?;
         let control = control::ControlPlane::from_config(config)?;
@@ -136,6 +143,7 @@ impl Gateway {
             first_byte_timeout: timeouts.first_byte.unwrap_or(DEFAULT_FIRST_BYTE_TIMEOUT),
             idle_timeout: timeouts.idle.unwrap_or(DEFAULT_IDLE_TIMEOUT),
             body_timeout: timeouts.request_body.unwrap_or(DEFAULT_BODY_TIMEOUT),
+            cost_header: config.config.cost_header,
         };
         Ok(Gateway {
             proxy,
@@ -143,6 +151,7 @@ impl Gateway {
             tls,
             drain_timeout: config.drain_timeout(),
             control,
+            cost,
         })
     }
 
@@ -175,9 +184,13 @@ impl Gateway {
                 .take()
                 .map(|auth| auth.with_dynamic(control::key_lookup(keys)));
         }
+        let costing = self.cost.start(keys.as_ref(), &stop_rx).await?;
+        self.telemetry.set_costing(costing.clone());
         let proxy = Arc::new(self.proxy);
         if let Some(listener) = listeners.admin {
-            let admin = self.control.admin(keys, &proxy.limits);
+            let admin = self
+                .control
+                .admin(keys, &proxy.limits, Some(costing.ledger.clone()));
             tokio::spawn(control::serve(listener, admin, stop_rx.clone()));
         }
         if let Some(listener) = listeners.stats {
@@ -217,6 +230,7 @@ impl Gateway {
             draining,
             stop,
             task,
+            costing,
         })
     }
 }
@@ -237,6 +251,7 @@ pub struct RunningGateway {
     draining: watch::Sender<bool>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    costing: Arc<crate::costing::Costing>,
 }
 
 impl RunningGateway {
@@ -246,6 +261,10 @@ impl RunningGateway {
         let _ = self.draining.send(true);
         if let Err(error) = self.task.await {
             tracing::error!(%error, "gateway task failed");
+        }
+        // Every request is finished and booked: write the last second of spend.
+        if let Err(error) = self.costing.ledger.flush().await {
+            tracing::error!(%error, "flushing the spend ledger at shutdown failed");
         }
         let _ = self.stop.send(true);
     }

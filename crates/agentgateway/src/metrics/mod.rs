@@ -92,6 +92,7 @@ pub struct Metrics {
     requests: Family<HttpKey, Counter>,
     http_duration: HistogramFamily<HttpKey>,
     ratelimit_decisions: Family<ratelimit::DecisionKey, Counter>,
+    cost: cost::CostMetrics,
     custom_names: Arc<[Arc<str>]>,
     /// Seeds the once-per-request label hashes (randomly, like `HashMap` itself).
     hasher: RandomState,
@@ -150,9 +151,11 @@ impl Metrics {
             "Rate-limit decisions, per kind of limit checked",
             ratelimit_decisions.clone(),
         );
+        let cost = cost::CostMetrics::register(&mut registry);
         Metrics {
             registry,
             ratelimit_decisions,
+            cost,
             token_usage,
             request_duration,
             time_to_first_token,
@@ -217,9 +220,20 @@ impl Metrics {
         out
     }
 
+    /// Sets a budget's `budget_remaining_usd` gauge.
+    pub fn budget(&self, status: &crate::budget::BudgetStatus) {
+        self.cost.budget(status);
+    }
+
+    /// Counts a request let through past a spent soft budget.
+    pub fn soft_budget_exceeded(&self, status: &crate::budget::BudgetStatus) {
+        self.cost.soft_exceeded(status);
+    }
+
     /// The GenAI families, for a request with an operation and a route.
     fn record_gen_ai(&self, rec: &RequestRecord, labels: Arc<Hashed<GenAiLabels>>) {
         observe_tokens(&self.token_usage, &labels, &rec.llm.usage);
+        self.cost.record(&labels, &rec.llm.cost);
         // OpenTelemetry sets error.type only on failure, so a success has no error_type at all.
         let duration_key = DurationKey {
             labels: labels.clone(),
@@ -589,6 +603,7 @@ impl EncodeLabelSet for HttpKey {
     }
 }
 
+mod cost;
 mod ratelimit;
 #[cfg(test)]
 mod tests;

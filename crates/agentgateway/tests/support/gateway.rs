@@ -34,10 +34,19 @@ impl TestGateway {
     }
 
     pub async fn start_config(config: &Config) -> TestGateway {
+        Self::start_with_clock(config, None).await
+    }
+
+    /// With `clock`, budgets and the spend ledger read that clock (tests move time).
+    pub async fn start_with_clock(
+        config: &Config,
+        clock: Option<Arc<dyn agentgateway::budget::WallClock>>,
+    ) -> TestGateway {
         let log = Arc::new(Mutex::new(Vec::new()));
         let options = Options {
             log_sink: LogSink::Memory(log.clone()),
             log_format: None,
+            clock,
         };
         let gateway = Gateway::build(config, options).expect("test config must build");
         let listeners = Listeners {
