@@ -266,3 +266,31 @@ async fn spend_survives_a_restart() {
     gw.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The README's alert rule is valid Prometheus (promtool checks its syntax and PromQL).
+#[test]
+fn readme_alert_rule_passes_promtool() {
+    if !support::prometheus::binaries_available() {
+        return;
+    }
+    let readme = include_str!("../../../README.md");
+    let start = readme.find("groups:\n- name: llm-spend").expect("alert rule in README");
+    let rule = &readme[start..];
+    let rule = &rule[..rule.find("```").expect("end of the rule block")];
+    assert!(rule.contains("agentgateway_gen_ai_client_cost_usd_total"));
+    let path = std::env::temp_dir().join(format!("agw-rule-{}.yaml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, rule).unwrap();
+    let out = std::process::Command::new("promtool")
+        .arg("check")
+        .arg("rules")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -147,3 +147,58 @@ async fn multi_provider_example_routes_every_model() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn budgets_example_prices_its_own_model_and_refuses_past_the_key_budget() {
+    let fake = FakeOpenAi::start().await;
+    let dir = std::env::temp_dir().join(format!("agw-budgets-example-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let prices = format!("{}/../../examples/prices.yaml", env!("CARGO_MANIFEST_DIR"));
+    let yaml = example("budgets.yaml")
+        .replace("./agentgateway.db", &dir.join("db").display().to_string())
+        .replace("- examples/prices.yaml", &format!("- {prices}"))
+        // A key budget small enough for the fake's usage to spend it in one call.
+        .replace(
+            "budgets: [{usd: 5, window: 1d}]",
+            "budgets: [{usd: 0.000001, window: 1d}]",
+        );
+    let env = HashMap::from([
+        ("OPENAI_API_KEY", "sk-openai".to_owned()),
+        ("OPENAI_UPSTREAM", fake.base_url()),
+    ]);
+    let gw = TestGateway::start_config(&load(&yaml, env)).await;
+    let first = gw
+        .client
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth("sk-alice-123")
+        .body(chat("my-finetune"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    // examples/prices.yaml: 8 * 0.3 + 3 * 0.15 + 7 * 1.2 = 11.25 millionths (the fake answers
+    // with the fine-tune's name plus a date, which the dated-suffix fallback strips).
+    assert_eq!(first.headers()["x-agw-cost-usd"], "0.00001125");
+    let second = call(
+        &gw,
+        "/v1/chat/completions",
+        "sk-alice-123",
+        chat("gpt-4o-mini"),
+    )
+    .await;
+    assert_eq!(second, 429, "the key's daily budget is spent");
+    assert_eq!(
+        call(
+            &gw,
+            "/v1/chat/completions",
+            "sk-bob-456",
+            chat("gpt-4o-mini")
+        )
+        .await,
+        200
+    );
+    let lines = gw.wait_for_log_lines(3).await;
+    assert!(lines[0].contains("cost=0.00001125"), "{}", lines[0]);
+    gw.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
