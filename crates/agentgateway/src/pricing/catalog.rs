@@ -105,8 +105,7 @@ pub(super) fn parse(text: &str) -> Result<Vec<Entry>, String> {
     if !start.starts_with('{') {
         return native::from_yaml(text);
     }
-    let top: BTreeMap<String, &RawValue> =
-        serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let top: BTreeMap<String, &RawValue> = serde_json::from_str(text).map_err(|e| e.to_string())?;
     if litellm::is_litellm(&top) {
         litellm::entries(&top)
     } else {

@@ -70,7 +70,12 @@ impl Rates {
                 t.cache_read.or(price.cache_read),
                 t.cache_write.or(price.cache_write),
             ),
-            None => (price.input, price.output, price.cache_read, price.cache_write),
+            None => (
+                price.input,
+                price.output,
+                price.cache_read,
+                price.cache_write,
+            ),
         };
         Rates {
             input,

@@ -37,16 +37,17 @@ fn numbers_parse_exactly() {
         exact_decimal("0.000000000000000000000000001").unwrap(),
         dec(1, 27)
     );
-    for bad in ["", "abc", "-1", "1e-40", "1e", "NaN", ".inf", "0x10", "1.2.3"] {
+    for bad in [
+        "", "abc", "-1", "1e-40", "1e", "NaN", ".inf", "0x10", "1.2.3",
+    ] {
         assert!(exact_decimal(bad).is_err(), "{bad:?} parsed");
     }
 }
 
 #[test]
 fn yaml_catalog_is_per_million_and_exact() {
-    let price = only_price(
-        "openai:\n  gpt-4o-mini: {input: 0.15, output: 0.6, cacheRead: 0.075}\n",
-    );
+    let price =
+        only_price("openai:\n  gpt-4o-mini: {input: 0.15, output: 0.6, cacheRead: 0.075}\n");
     // 0.15 / 1M, 0.6 / 1M, 0.075 / 1M, exactly.
     assert_eq!(price.input, dec(15, 8));
     assert_eq!(price.output, dec(6, 7));
@@ -84,8 +85,14 @@ fn tiers_sort_and_fall_back_to_base_rates() {
     let thresholds: Vec<u64> = price.tiers.iter().map(|t| t.above_input_tokens).collect();
     assert_eq!(thresholds, [100, 500_000]);
     // An absent tier rate is the base rate.
-    assert_eq!((price.tiers[0].input, price.tiers[0].output), (dec(1, 6), dec(3, 6)));
-    assert_eq!((price.tiers[1].input, price.tiers[1].output), (dec(4, 6), dec(2, 6)));
+    assert_eq!(
+        (price.tiers[0].input, price.tiers[0].output),
+        (dec(1, 6), dec(3, 6))
+    );
+    assert_eq!(
+        (price.tiers[1].input, price.tiers[1].output),
+        (dec(4, 6), dec(2, 6))
+    );
 }
 
 #[test]
@@ -115,7 +122,15 @@ fn litellm_tiers_skip_other_service_levels() {
     let tiers: Vec<_> = price
         .tiers
         .iter()
-        .map(|t| (t.above_input_tokens, t.input, t.output, t.cache_read, t.cache_write))
+        .map(|t| {
+            (
+                t.above_input_tokens,
+                t.input,
+                t.output,
+                t.cache_read,
+                t.cache_write,
+            )
+        })
         .collect();
     assert_eq!(
         tiers,
@@ -169,11 +184,17 @@ fn litellm_keys_lose_their_provider_prefix_and_bare_keys_win() {
 
 #[test]
 fn unknown_fields_are_errors_that_name_them() {
-    let yaml = parse("openai:\n  gpt-4o-mini: {input: 0.15, output: 0.6, cachRead: 0.075}\n")
-        .unwrap_err();
-    assert!(yaml.contains("cachRead") && yaml.contains("gpt-4o-mini"), "{yaml}");
+    let yaml =
+        parse("openai:\n  gpt-4o-mini: {input: 0.15, output: 0.6, cachRead: 0.075}\n").unwrap_err();
+    assert!(
+        yaml.contains("cachRead") && yaml.contains("gpt-4o-mini"),
+        "{yaml}"
+    );
     let json = parse(r#"{"openai": {"gpt-4o": {"input": 2.5, "outptu": 10}}}"#).unwrap_err();
-    assert!(json.contains("outptu") && json.contains("openai/gpt-4o"), "{json}");
+    assert!(
+        json.contains("outptu") && json.contains("openai/gpt-4o"),
+        "{json}"
+    );
     let tier = parse(
         r#"{"openai": {"gpt-4o": {"input": 1, "output": 1, "tiers": [{"above": 1, "inptu": 2}]}}}"#,
     )
@@ -191,7 +212,10 @@ fn bad_values_are_errors_that_name_the_entry() {
         ("openai:\n  gpt-4o: {input: 1}\n", "output"),
         ("openai:\n  gpt-4o: {input: -1, output: 1}\n", "negative"),
         ("openai:\n  gpt-4o: {input: cheap, output: 1}\n", "cheap"),
-        (r#"{"openai": {"gpt-4o": {"input": true, "output": 1}}}"#, "openai/gpt-4o"),
+        (
+            r#"{"openai": {"gpt-4o": {"input": true, "output": 1}}}"#,
+            "openai/gpt-4o",
+        ),
         (
             r#"{"m": {"litellm_provider": "openai", "mode": "chat",
                 "input_cost_per_token": "free", "output_cost_per_token": 1e-06}}"#,
@@ -223,8 +247,14 @@ fn wrapper_is_accepted_in_both_syntaxes() {
 #[test]
 fn dated_suffixes() {
     assert_eq!(undated("gpt-4o-mini-2024-07-18"), Some("gpt-4o-mini"));
-    assert_eq!(undated("claude-sonnet-4-5-20250929"), Some("claude-sonnet-4-5"));
-    assert_eq!(undated("claude-3-5-sonnet@20240620"), Some("claude-3-5-sonnet"));
+    assert_eq!(
+        undated("claude-sonnet-4-5-20250929"),
+        Some("claude-sonnet-4-5")
+    );
+    assert_eq!(
+        undated("claude-3-5-sonnet@20240620"),
+        Some("claude-3-5-sonnet")
+    );
     for plain in [
         "gpt-4o-mini",
         "gpt-3.5-turbo-0125",
@@ -255,7 +285,11 @@ fn builtin_catalog_parses_and_prices_the_main_providers() {
         ("openai", "text-embedding-3-small"),
     ] {
         let found = catalog.lookup(provider, Some(model), None);
-        assert_eq!(found.map(|(name, _)| name), Some(model), "{provider}/{model}");
+        assert_eq!(
+            found.map(|(name, _)| name),
+            Some(model),
+            "{provider}/{model}"
+        );
     }
 }
 
@@ -291,7 +325,10 @@ async fn wait_for_input_rate(handle: &CatalogHandle, model: &str, input: Option<
         if now == input {
             return;
         }
-        assert!(Instant::now() < deadline, "{model}: still {now:?}, want {input:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{model}: still {now:?}, want {input:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
