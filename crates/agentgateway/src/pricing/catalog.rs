@@ -83,7 +83,7 @@ impl PriceCatalog {
     }
 
     /// This catalog with the entries of one file's text applied on top.
-    fn with_text(mut self, text: &str) -> Result<PriceCatalog, String> {
+    pub(super) fn with_text(mut self, text: &str) -> Result<PriceCatalog, String> {
         for entry in parse(text)? {
             self.providers
                 .entry(entry.provider)
@@ -97,7 +97,7 @@ impl PriceCatalog {
 /// Entries of one catalog file, its format told by content: a JSON object (LiteLLM's table or
 /// our format), else YAML in our format. An empty file is an error: during a reload it is most
 /// likely a file caught half-written, and keeping the previous prices is the safe reading.
-fn parse(text: &str) -> Result<Vec<Entry>, String> {
+pub(super) fn parse(text: &str) -> Result<Vec<Entry>, String> {
     let start = text.trim_start();
     if start.is_empty() {
         return Err("the file is empty".to_owned());
