@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 use super::error::{json_response, ApiError};
 use super::KeyUsage;
 use crate::auth::unix_now;
-use crate::keys::validate::{parse_key_patch, parse_new_key};
 use crate::keys::record::budgets_json;
+use crate::keys::validate::{parse_key_patch, parse_new_key};
 use crate::keys::{KeyRecord, KeyService};
 
 type Reply = Result<Response<Full<Bytes>>, ApiError>;

@@ -147,7 +147,10 @@ async fn a_version_1_file_is_migrated_in_place_and_its_key_still_works() {
         (Some(60), Some(2))
     );
     assert!(old.budgets.is_empty(), "a version-1 row has no budgets");
-    assert_eq!((old.created_at, old.updated_at), (1_700_000_000, 1_700_000_001));
+    assert_eq!(
+        (old.created_at, old.updated_at),
+        (1_700_000_000, 1_700_000_001)
+    );
     let identity = service.cache().lookup(&digest(V1_SECRET)).unwrap();
     assert_eq!(identity.id.as_ref(), "key_00000000000000v1");
     assert!(identity.allows_model("gpt-4o-mini") && identity.budgets.is_empty());
@@ -180,7 +183,11 @@ async fn processes_opening_an_old_or_a_new_file_at_once_all_succeed() {
             write_v1_file(&dir.db()).await;
         }
         let db = dir.db();
-        let (a, b, c) = tokio::join!(KeyStore::open(&db), KeyStore::open(&db), KeyStore::open(&db));
+        let (a, b, c) = tokio::join!(
+            KeyStore::open(&db),
+            KeyStore::open(&db),
+            KeyStore::open(&db)
+        );
         let stores = [a.unwrap(), b.unwrap(), c.unwrap()];
         assert_eq!(schema_version(&db).await, 2);
         let created = stores[0]
@@ -193,7 +200,10 @@ async fn processes_opening_an_old_or_a_new_file_at_once_all_succeed() {
             .unwrap();
         let seen = stores[2].get(&created.record.id).await.unwrap().unwrap();
         assert_eq!(seen.budgets, created.record.budgets);
-        assert_eq!(stores[1].list().await.unwrap().len(), if old { 2 } else { 1 });
+        assert_eq!(
+            stores[1].list().await.unwrap().len(),
+            if old { 2 } else { 1 }
+        );
         for store in stores {
             store.close().await;
         }
@@ -247,7 +257,10 @@ async fn budgets_round_trip_through_the_store_the_cache_and_the_identity() {
         ..KeyPatch::default()
     };
     let renamed = service.update(&id, &other_field).await.unwrap();
-    assert_eq!(renamed.budgets, budgets, "a patch without budgets keeps them");
+    assert_eq!(
+        renamed.budgets, budgets,
+        "a patch without budgets keeps them"
+    );
 
     let replace = KeyPatch {
         budgets: Some(vec![spec("3", Window::Week, false)]),
@@ -264,7 +277,11 @@ async fn budgets_round_trip_through_the_store_the_cache_and_the_identity() {
     };
     let cleared = service.update(&id, &clear).await.unwrap();
     assert!(cleared.budgets.is_empty());
-    assert_eq!(stored_budgets(service.store(), &id).await, None, "none is NULL");
+    assert_eq!(
+        stored_budgets(service.store(), &id).await,
+        None,
+        "none is NULL"
+    );
     assert!(service.get(&id).await.unwrap().unwrap().budgets.is_empty());
     service.close().await;
 }
@@ -282,7 +299,10 @@ async fn an_unreadable_budget_list_is_a_corrupt_key() {
     for (text, reason) in [
         ("not json", "budgets: "),
         (r#"[{"usd":"10","window":"2d"}]"#, "budgets: "),
-        (r#"[{"usd":"-1","window":"1d"}]"#, "budgets[0].usd: not positive"),
+        (
+            r#"[{"usd":"-1","window":"1d"}]"#,
+            "budgets[0].usd: not positive",
+        ),
         (r#"{"usd":"1","window":"1d"}"#, "budgets: "),
     ] {
         sqlx::query("UPDATE virtual_keys SET budgets = $1 WHERE id = $2")
@@ -292,7 +312,10 @@ async fn an_unreadable_budget_list_is_a_corrupt_key() {
             .await
             .unwrap();
         match store.get(&id).await {
-            Err(StoreError::Corrupt { id: bad, reason: why }) => {
+            Err(StoreError::Corrupt {
+                id: bad,
+                reason: why,
+            }) => {
                 assert_eq!(bad, id);
                 assert!(why.starts_with(reason), "{text}: {why}");
             }
@@ -300,7 +323,11 @@ async fn an_unreadable_budget_list_is_a_corrupt_key() {
         }
         let active = store.load_active().await.unwrap();
         let ids: Vec<&str> = active.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, [healthy.as_str()], "only the unreadable key is left out");
+        assert_eq!(
+            ids,
+            [healthy.as_str()],
+            "only the unreadable key is left out"
+        );
     }
     store.close().await;
 }
@@ -347,17 +374,38 @@ fn budget_errors_name_the_field() {
     let cases = [
         (json!({"usd": "10"}), "budgets[0].window: required"),
         (json!({"window": "1d"}), "budgets[0].usd: required"),
-        (json!({"usd": 0, "window": "1d"}), "budgets[0].usd: must be a positive"),
-        (json!({"usd": "-5", "window": "1d"}), "budgets[0].usd: must be a positive"),
-        (json!({"usd": "ten", "window": "1d"}), "budgets[0].usd: must be a positive"),
-        (json!({"usd": true, "window": "1d"}), "budgets[0].usd: must be a positive"),
+        (
+            json!({"usd": 0, "window": "1d"}),
+            "budgets[0].usd: must be a positive",
+        ),
+        (
+            json!({"usd": "-5", "window": "1d"}),
+            "budgets[0].usd: must be a positive",
+        ),
+        (
+            json!({"usd": "ten", "window": "1d"}),
+            "budgets[0].usd: must be a positive",
+        ),
+        (
+            json!({"usd": true, "window": "1d"}),
+            "budgets[0].usd: must be a positive",
+        ),
         (
             json!({"usd": "1", "window": "2d"}),
             "budgets[0].window: must be one of 1h, 1d, 7d, 30d, month",
         ),
-        (json!({"usd": "1", "window": 1}), "budgets[0].window: must be one of"),
-        (json!({"usd": "1", "window": "1d", "soft": "yes"}), "budgets[0].soft: must be true or false"),
-        (json!({"usd": "1", "window": "1d", "hard": true}), "budgets[0].hard: unknown field"),
+        (
+            json!({"usd": "1", "window": 1}),
+            "budgets[0].window: must be one of",
+        ),
+        (
+            json!({"usd": "1", "window": "1d", "soft": "yes"}),
+            "budgets[0].soft: must be true or false",
+        ),
+        (
+            json!({"usd": "1", "window": "1d", "hard": true}),
+            "budgets[0].hard: unknown field",
+        ),
         (json!("10/1d"), "budgets[0]: must be an object"),
     ];
     for (item, expected) in cases {
@@ -367,7 +415,10 @@ fn budget_errors_name_the_field() {
     let second = parsed(json!([{"usd": "1", "window": "1d"}, {"usd": "1", "window": "1y"}]));
     assert!(second.unwrap_err().starts_with("budgets[1].window: "));
     let not_a_list = parsed(json!({"usd": "1", "window": "1d"})).unwrap_err();
-    assert!(not_a_list.starts_with("budgets: must be an array"), "{not_a_list}");
+    assert!(
+        not_a_list.starts_with("budgets: must be an array"),
+        "{not_a_list}"
+    );
 }
 
 #[test]
@@ -390,7 +441,10 @@ fn a_patch_replaces_or_clears_the_budget_list() {
         metadata: Default::default(),
         allowed_models: None,
         limits: Default::default(),
-        budgets: vec![spec("1", Window::Day, false), spec("2", Window::Hour, false)],
+        budgets: vec![
+            spec("1", Window::Day, false),
+            spec("2", Window::Hour, false),
+        ],
         expires_at: None,
         revoked: false,
         created_at: 0,
@@ -414,7 +468,14 @@ fn amounts_and_windows_read_their_text_forms() {
     let windows = ["1h", "1d", "7d", "30d", "month"].map(parse_window);
     assert_eq!(
         windows,
-        [Window::Hour, Window::Day, Window::Week, Window::Days30, Window::Month].map(Some)
+        [
+            Window::Hour,
+            Window::Day,
+            Window::Week,
+            Window::Days30,
+            Window::Month
+        ]
+        .map(Some)
     );
     for bad in ["2h", "Month", "1D", "", "30"] {
         assert_eq!(parse_window(bad), None, "{bad:?}");

@@ -11,13 +11,14 @@
 //! on a stale snapshot, and it tells every cache (in this process or another) that keys changed.
 //!
 //! The schema is versioned: a file is created at version 1 and brought up to [`SCHEMA_VERSION`]
-//! by [`MIGRATIONS`] when opened, so a new file and one an older gateway wrote end up alike.
+//! by `MIGRATIONS` when opened, so a new file and one an older gateway wrote end up alike.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use rand::distr::{Alphanumeric, SampleString};
 use rand::RngCore;
+use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -411,7 +412,7 @@ fn parse_models(text: &str) -> Result<ModelPatterns, String> {
 fn parse_budgets(text: &str) -> Result<Vec<BudgetSpec>, String> {
     let budgets: Vec<BudgetSpec> =
         serde_json::from_str(text).map_err(|e| format!("budgets: {e}"))?;
-    match budgets.iter().position(|b| b.usd <= rust_decimal::Decimal::ZERO) {
+    match budgets.iter().position(|b| b.usd <= Decimal::ZERO) {
         Some(i) => Err(format!("budgets[{i}].usd: not positive")),
         None => Ok(budgets),
     }
