@@ -1,13 +1,15 @@
 //! The admin API over a real socket: `serve_admin` on 127.0.0.1:0 with a SQLite key store in a
 //! temp directory, driven by reqwest. Covers the token check, the key lifecycle (the secret is
 //! shown once; a revocation stops the key authenticating at once), the field-naming validation
-//! errors, 404/409/501, and `/config_dump`.
+//! errors, 404/409/501, per-key budgets (set, shown exactly, replaced, cleared), and
+//! `/config_dump`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use agentgateway::admin::{serve_admin, Admin, KeyUsage};
 use agentgateway::auth::{AuthError, Authenticator, Identity};
+use agentgateway::budget::{BudgetSpec, Window};
 use agentgateway::config::{ApiKeyMode, ApiKeyPolicy};
 use agentgateway::keys::KeyService;
 use bytes::Bytes;
@@ -378,5 +380,132 @@ async fn without_a_store_the_key_api_is_501_and_config_dump_still_works() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "application/json");
     assert_eq!(response.text().await.unwrap(), CONFIG_DUMP);
+    admin.stop().await;
+}
+
+fn spec(usd: &str, window: Window, soft: bool) -> BudgetSpec {
+    BudgetSpec {
+        usd: usd.parse().unwrap(),
+        window,
+        soft,
+    }
+}
+
+#[tokio::test]
+async fn budgets_are_set_shown_exactly_replaced_and_cleared() {
+    let admin = TestAdmin::start(Some(TOKEN), true).await;
+    let created = admin
+        .create(json!({"name": "capped", "budgets": [
+            {"usd": "10.50", "window": "1d"},
+            {"usd": 2.5, "window": "month", "soft": true},
+        ]}))
+        .await;
+    let shown = json!([
+        {"usd": "10.50", "window": "1d", "soft": false},
+        {"usd": "2.5", "window": "month", "soft": true},
+    ]);
+    assert_eq!(created["budgets"], shown);
+    let secret = created["key"].as_str().unwrap().to_owned();
+    let path = format!("/v1/keys/{}", created["id"].as_str().unwrap());
+    let identity = admin.authenticator().authenticate(&bearer(&secret));
+    assert_eq!(
+        identity.unwrap().unwrap().budgets,
+        [
+            spec("10.50", Window::Day, false),
+            spec("2.5", Window::Month, true)
+        ],
+        "the request path's identity carries them"
+    );
+    let (_, one) = admin.call(Method::GET, &path, None).await;
+    let (_, list) = admin.call(Method::GET, "/v1/keys", None).await;
+    assert_eq!(one["budgets"], shown);
+    assert_eq!(list["data"][0]["budgets"], shown);
+
+    let (status, renamed) = admin
+        .call(Method::PATCH, &path, Some(r#"{"name": "still-capped"}"#))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    assert_eq!(renamed["budgets"], shown, "absent: left alone");
+    let replace = r#"{"budgets": [{"usd": "0.10", "window": "1h", "soft": false}]}"#;
+    let (status, replaced) = admin.call(Method::PATCH, &path, Some(replace)).await;
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+    let one_budget = json!([{"usd": "0.10", "window": "1h", "soft": false}]);
+    assert_eq!(
+        replaced["budgets"], one_budget,
+        "the whole list is replaced"
+    );
+    let identity = admin.authenticator().authenticate(&bearer(&secret));
+    assert_eq!(
+        identity.unwrap().unwrap().budgets,
+        [spec("0.10", Window::Hour, false)]
+    );
+    let (_, fetched) = admin.call(Method::GET, &path, None).await;
+    assert_eq!(fetched["budgets"], one_budget, "the change is stored");
+
+    let (status, cleared) = admin
+        .call(Method::PATCH, &path, Some(r#"{"budgets": []}"#))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cleared}");
+    assert_eq!(cleared["budgets"], json!([]));
+    let identity = admin.authenticator().authenticate(&bearer(&secret));
+    assert!(identity.unwrap().unwrap().budgets.is_empty());
+    let plain = admin.create(json!({"name": "uncapped"})).await;
+    assert_eq!(
+        plain["budgets"],
+        json!([]),
+        "always present, empty for none"
+    );
+    admin.stop().await;
+}
+
+#[tokio::test]
+async fn budget_errors_name_the_field_and_store_nothing() {
+    let admin = TestAdmin::start(None, true).await;
+    let cases = [
+        (
+            json!([{"usd": "10", "window": "2d"}]),
+            "budgets[0].window: must be one of 1h, 1d, 7d, 30d, month",
+        ),
+        (
+            json!([{"usd": "0", "window": "1d"}]),
+            "budgets[0].usd: must be a positive amount",
+        ),
+        (
+            json!([{"usd": "1", "window": "1d"}, {"usd": -1, "window": "1d"}]),
+            "budgets[1].usd: must be a positive amount",
+        ),
+        (
+            json!([{"usd": "1", "window": "1d", "hard": true}]),
+            "budgets[0].hard: unknown field",
+        ),
+        (json!([{"window": "1d"}]), "budgets[0].usd: required"),
+        (json!("10/1d"), "budgets: must be an array"),
+    ];
+    for (budgets, expected) in cases {
+        let body = json!({"name": "a", "budgets": budgets}).to_string();
+        let (status, error) = admin.call(Method::POST, "/v1/keys", Some(&body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(error["error"]["type"], "invalid_request_error");
+        assert!(
+            error_message(&error).starts_with(expected),
+            "{body} -> {error}"
+        );
+    }
+    let (_, list) = admin.call(Method::GET, "/v1/keys", None).await;
+    assert_eq!(list, json!({"data": []}), "nothing invalid was stored");
+    let created = admin
+        .create(json!({"name": "b", "budgets": [{"usd": "5", "window": "7d"}]}))
+        .await;
+    let path = format!("/v1/keys/{}", created["id"].as_str().unwrap());
+    let bad = r#"{"budgets": [{"usd": "5", "window": "week"}]}"#;
+    let (status, error) = admin.call(Method::PATCH, &path, Some(bad)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        error_message(&error).starts_with("budgets[0].window: "),
+        "{error}"
+    );
+    let (_, fetched) = admin.call(Method::GET, &path, None).await;
+    let kept = json!([{"usd": "5", "window": "7d", "soft": false}]);
+    assert_eq!(fetched["budgets"], kept, "a refused patch changes nothing");
     admin.stop().await;
 }

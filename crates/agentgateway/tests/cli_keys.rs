@@ -114,7 +114,7 @@ fn key_object(id: &str, name: &str) -> Value {
     json!({
         "id": id, "name": name, "user": "alice", "team": "search", "metadata": {},
         "allowedModels": ["gpt-4o*"], "limits": {"rpm": 60, "tpm": 100000},
-        "expiresAt": null, "revoked": false, "createdAt": "2030-01-01T00:00:00Z",
+        "budgets": [{"usd": "10", "window": "1d", "soft": false}], "expiresAt": null, "revoked": false, "createdAt": "2030-01-01T00:00:00Z",
         "updatedAt": "2030-01-01T00:00:00Z", "keyHint": "sk-...wxyz"
     })
 }
@@ -239,6 +239,7 @@ fn list_renders_a_table() {
         revoked["revoked"] = json!(true);
         revoked["allowedModels"] = Value::Null;
         revoked["limits"] = json!({});
+        revoked["budgets"] = json!([]);
         (
             200,
             json!({"data": [key_object("key_a", "ci-bot"), revoked]}),
@@ -258,7 +259,7 @@ fn list_renders_a_table() {
     assert_eq!(
         words,
         [
-            vec!["ID", "NAME", "USER", "TEAM", "MODELS", "LIMITS", "EXPIRES", "STATUS"],
+            vec!["ID", "NAME", "USER", "TEAM", "MODELS", "LIMITS", "BUDGETS", "EXPIRES", "STATUS"],
             vec![
                 "key_a",
                 "ci-bot",
@@ -267,10 +268,11 @@ fn list_renders_a_table() {
                 "gpt-4o*",
                 "60rpm",
                 "100000tpm",
+                "$10/1d",
                 "never",
                 "active"
             ],
-            vec!["key_b", "old-bot", "alice", "search", "all", "-", "never", "revoked"],
+            vec!["key_b", "old-bot", "alice", "search", "all", "-", "-", "never", "revoked"],
         ]
     );
     let text = stdout(&out);
@@ -278,6 +280,7 @@ fn list_renders_a_table() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(column(lines[0], "STATUS"), column(lines[1], "active"));
     assert_eq!(column(lines[0], "STATUS"), column(lines[2], "revoked"));
+    assert_eq!(column(lines[0], "BUDGETS"), column(lines[1], "$10/1d"));
 }
 
 #[test]
@@ -294,6 +297,7 @@ fn get_shows_details_and_usage() {
     for line in [
         "name:     ci-bot",
         "limits:   60rpm 100000tpm",
+        "budgets:  $10/1d",
         "usage:",
         "  requests: 42",
         "    output: 200",
@@ -436,4 +440,94 @@ fn serving_flags_and_keys_do_not_mix_and_file_is_still_required() {
     for word in ["create", "list", "get", "revoke", "update", "--admin-url"] {
         assert!(stdout(&out).contains(word), "{word}: {}", stdout(&out));
     }
+}
+
+#[test]
+fn budget_flags_are_sent_as_exact_amounts_and_none_clears_them() {
+    let admin = FakeAdmin::start(|request| match request.method.as_str() {
+        "POST" => {
+            let mut key = key_object("key_new2", "capped");
+            key["key"] = json!("sk-agw-capped");
+            (201, key)
+        }
+        _ => (200, key_object("key_new2", "capped")),
+    });
+    let url = admin.url.as_str();
+    let create = [
+        "keys",
+        "create",
+        "--name",
+        "capped",
+        "--budget",
+        "10/1d",
+        "--budget",
+        "2.50/month/soft",
+        "--admin-url",
+        url,
+    ];
+    let out = agw(&create, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for clear in [&["--budget", "none"][..], &["--budget", "0.5/7d"]] {
+        let update = [
+            &["keys", "update", "key_new2", "--admin-url", url][..],
+            clear,
+        ]
+        .concat();
+        let out = agw(&update, &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            stdout(&out).lines().any(|l| l == "budgets:  $10/1d"),
+            "{}",
+            stdout(&out)
+        );
+    }
+    let calls: Vec<(String, Value)> = admin
+        .requests()
+        .into_iter()
+        .map(|r| (r.method, r.body))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            (
+                "POST".into(),
+                json!({"name": "capped", "budgets": [
+                    {"usd": "10", "window": "1d", "soft": false},
+                    {"usd": "2.50", "window": "month", "soft": true},
+                ]})
+            ),
+            ("PATCH".into(), json!({"budgets": []})),
+            (
+                "PATCH".into(),
+                json!({"budgets": [{"usd": "0.5", "window": "7d", "soft": false}]})
+            ),
+        ],
+        "update sends the list alone, without reading the key first"
+    );
+
+    let out = agw(
+        &[
+            "keys",
+            "create",
+            "--name",
+            "x",
+            "--budget",
+            "5/fortnight",
+            "--admin-url",
+            url,
+        ],
+        &[],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a usage error: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("1h, 1d, 7d, 30d, month"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(admin.requests().len(), 3, "nothing sent for a bad flag");
 }

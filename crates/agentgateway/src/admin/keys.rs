@@ -2,6 +2,8 @@
 //!
 //! The secret appears in exactly one response, the create's 201; every other view shows the
 //! `keyHint` only. Bodies are validated by [`crate::keys::validate`] before the store sees them.
+//! Budget amounts are rendered as decimal strings (`"usd": "10.50"`), exact where a JSON number
+//! would pass through a float in most clients.
 
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat};
@@ -12,6 +14,7 @@ use serde_json::{json, Value};
 use super::error::{json_response, ApiError};
 use super::KeyUsage;
 use crate::auth::unix_now;
+use crate::keys::record::budgets_json;
 use crate::keys::validate::{parse_key_patch, parse_new_key};
 use crate::keys::{KeyRecord, KeyService};
 
@@ -78,6 +81,7 @@ pub(crate) fn key_json(record: &KeyRecord) -> Value {
             "tpd": limits.tpd,
             "maxParallel": limits.max_parallel,
         },
+        "budgets": budgets_json(&record.budgets),
         "expiresAt": record.expires_at.and_then(rfc3339),
         "revoked": record.revoked,
         "createdAt": rfc3339(record.created_at),

@@ -4,7 +4,8 @@
 //!
 //! `update` sends only what a flag names. `limits` and `metadata` are merged into the key's
 //! current values (fetched first) and sent whole, with an explicit `null` for each cleared limit:
-//! that reads the same whether the server replaces those objects or merges them.
+//! that reads the same whether the server replaces those objects or merges them. `budgets`, like
+//! `allowedModels`, is a list and is replaced whole by the `--budget` flags given.
 
 use std::time::Duration;
 
@@ -12,8 +13,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Map, Value};
 
+use crate::budget::BudgetSpec;
 use crate::config::{parse_duration, Secret};
 use crate::identity::ModelPatterns;
+use crate::keys::record::budgets_json;
+use crate::keys::validate::{parse_usd, parse_window};
 
 /// Manage virtual keys through the admin API of a running gateway.
 #[derive(Args)]
@@ -39,7 +43,7 @@ pub enum KeysCommand {
     Get(IdArgs),
     /// Revoke a key: it stops authenticating at once.
     Revoke(IdArgs),
-    /// Change a key's name, owner, models, limits, metadata or expiry.
+    /// Change a key's name, owner, models, limits, budgets, metadata or expiry.
     Update(UpdateArgs),
 }
 
@@ -106,6 +110,11 @@ pub struct KeyFields {
     /// Requests in flight at once.
     #[arg(long, value_name = "N")]
     pub max_parallel: Option<u64>,
+    /// A US-dollar budget, e.g. `10/1d`, or `5/month/soft` for one that is only reported, never
+    /// refuses. Windows: 1h, 1d, 7d, 30d, month. Repeatable; on update, replaces the key's
+    /// budgets, and `--budget none` removes them.
+    #[arg(long, value_name = "USD/WINDOW[/soft]", value_parser = parse_budget)]
+    pub budget: Vec<BudgetFlag>,
     /// Models the key may use: exact, `prefix*`, `*suffix` (repeatable or comma-separated;
     /// on update, replaces the list).
     #[arg(long, value_delimiter = ',', value_name = "PATTERN")]
@@ -121,6 +130,14 @@ pub struct KeyFields {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// One `--budget` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BudgetFlag {
+    /// `none`: no budgets at all (update only).
+    None,
+    Budget(BudgetSpec),
+}
+
 /// What `update --clear` can remove.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ClearField {
@@ -132,6 +149,7 @@ pub enum ClearField {
     Tpm,
     Tpd,
     MaxParallel,
+    Budgets,
     Expiry,
 }
 
@@ -185,6 +203,29 @@ pub fn parse_expires_in(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// `10/1d`, `2.50/month/soft`, `$10/1d` (as `keys list` shows it), or `none`.
+pub fn parse_budget(text: &str) -> Result<BudgetFlag, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(BudgetFlag::None);
+    }
+    let shape = || format!("{text:?}: expected USD/WINDOW[/soft], e.g. 10/1d or 5/month/soft");
+    let mut parts = text.split('/');
+    let (Some(usd), Some(window)) = (parts.next(), parts.next()) else {
+        return Err(shape());
+    };
+    let soft = match (parts.next(), parts.next()) {
+        (None, _) => false,
+        (Some("soft"), None) => true,
+        _ => return Err(shape()),
+    };
+    let usd = parse_usd(usd.strip_prefix('$').unwrap_or(usd))
+        .ok_or_else(|| format!("{text:?}: the amount must be a positive number of dollars"))?;
+    let window = parse_window(window)
+        .ok_or_else(|| format!("{text:?}: the window must be one of 1h, 1d, 7d, 30d, month"))?;
+    Ok(BudgetFlag::Budget(BudgetSpec { usd, window, soft }))
+}
+
 fn parse_expires_at(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text.trim())
         .map(|t| t.with_timezone(&Utc))
@@ -218,6 +259,10 @@ pub fn create_body(args: &CreateArgs, now: DateTime<Utc>) -> Result<Value, Strin
     if !limits.is_empty() {
         body.insert("limits".into(), Value::Object(limits));
     }
+    if fields.budget.contains(&BudgetFlag::None) {
+        return Err("--budget none: a new key has no budgets to remove".into());
+    }
+    insert_some(&mut body, "budgets", budgets(&fields.budget)?);
     insert_some(
         &mut body,
         "expiresAt",
@@ -266,6 +311,11 @@ pub fn update_body(
     } else if cleared(ClearField::Metadata) {
         body.insert("metadata".into(), Value::Null);
     }
+    match budgets(&fields.budget)? {
+        Some(list) => body.insert("budgets".into(), list),
+        None if cleared(ClearField::Budgets) => body.insert("budgets".into(), json!([])),
+        None => None,
+    };
     match expires_at(fields, now)? {
         Some(at) => body.insert("expiresAt".into(), Value::from(at)),
         None if cleared(ClearField::Expiry) => body.insert("expiresAt".into(), Value::Null),
@@ -291,6 +341,7 @@ fn check_contradictions(args: &UpdateArgs) -> Result<(), String> {
             "--max-parallel",
             f.max_parallel.is_some(),
         ),
+        (ClearField::Budgets, "--budget", !f.budget.is_empty()),
         (
             ClearField::Expiry,
             "--expires-in/--expires-at",
@@ -372,6 +423,24 @@ fn models(list: &[String]) -> Result<Value, String> {
     let list: Vec<String> = list.iter().map(|m| m.trim().to_owned()).collect();
     ModelPatterns::parse(&list).map_err(|e| format!("--models{e}"))?;
     Ok(json!(list))
+}
+
+/// The `budgets` list the flags ask for: `None` without flags, `[]` for `--budget none`.
+fn budgets(flags: &[BudgetFlag]) -> Result<Option<Value>, String> {
+    let specs: Vec<BudgetSpec> = flags
+        .iter()
+        .filter_map(|flag| match flag {
+            BudgetFlag::Budget(spec) => Some(spec.clone()),
+            BudgetFlag::None => None,
+        })
+        .collect();
+    match (flags.is_empty(), specs.len() < flags.len()) {
+        (true, _) => Ok(None),
+        (false, true) if !specs.is_empty() => {
+            Err("--budget none cannot be combined with other budgets".into())
+        }
+        _ => Ok(Some(budgets_json(&specs))),
+    }
 }
 
 fn expires_at(fields: &KeyFields, now: DateTime<Utc>) -> Result<Option<String>, String> {

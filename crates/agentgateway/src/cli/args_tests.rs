@@ -229,3 +229,93 @@ fn update_refuses_nothing_and_contradictions() {
         "--max-parallel and --clear max-parallel contradict each other"
     );
 }
+
+// === --budget ===
+
+#[test]
+fn create_sends_budgets_as_exact_decimal_strings() {
+    let args = create(&[
+        "--name",
+        "x",
+        "--budget",
+        "10/1d",
+        "--budget",
+        "2.50/month/soft",
+        "--budget",
+        "$0.05/1h",
+    ]);
+    assert_eq!(
+        create_body(&args, now()).unwrap(),
+        json!({"name": "x", "budgets": [
+            {"usd": "10", "window": "1d", "soft": false},
+            {"usd": "2.50", "window": "month", "soft": true},
+            {"usd": "0.05", "window": "1h", "soft": false},
+        ]})
+    );
+    let none = create(&["--name", "x", "--budget", "none"]);
+    let err = create_body(&none, now()).unwrap_err();
+    assert_eq!(err, "--budget none: a new key has no budgets to remove");
+}
+
+#[test]
+fn budget_flags_parse_every_window_and_refuse_the_rest() {
+    for (text, window) in [
+        ("1/1h", "1h"),
+        ("1/1d", "1d"),
+        ("1/7d", "7d"),
+        ("1/30d", "30d"),
+        ("1/month", "month"),
+    ] {
+        let BudgetFlag::Budget(spec) = parse_budget(text).unwrap() else {
+            panic!("{text}");
+        };
+        assert_eq!((spec.window.as_str(), spec.soft), (window, false), "{text}");
+    }
+    assert_eq!(parse_budget(" None "), Ok(BudgetFlag::None));
+    let cases = [
+        ("10", "expected USD/WINDOW[/soft]"),
+        ("10/1d/hard", "expected USD/WINDOW[/soft]"),
+        ("10/1d/soft/x", "expected USD/WINDOW[/soft]"),
+        ("10/2d", "the window must be one of 1h, 1d, 7d, 30d, month"),
+        ("10/", "the window must be one of"),
+        ("0/1d", "the amount must be a positive number of dollars"),
+        ("-3/1d", "the amount must be a positive"),
+        ("ten/1d", "the amount must be a positive"),
+        ("/1d", "the amount must be a positive"),
+    ];
+    for (text, needle) in cases {
+        let err = parse_budget(text).unwrap_err();
+        assert!(err.contains(needle), "{text:?}: {err}");
+    }
+    let err = match parse(&["create", "--name", "x", "--budget", "5/1y"]) {
+        Ok(_) => panic!("a bad window must fail"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("--budget") && err.contains("1h, 1d"), "{err}");
+}
+
+#[test]
+fn update_replaces_or_clears_the_budgets_without_reading_the_key() {
+    let args = update(&["--budget", "3/7d", "--budget", "20/30d/soft"]);
+    assert!(!update_needs_current(&args), "a list is replaced whole");
+    assert_eq!(
+        update_body(&args, None, now()).unwrap(),
+        json!({"budgets": [
+            {"usd": "3", "window": "7d", "soft": false},
+            {"usd": "20", "window": "30d", "soft": true},
+        ]})
+    );
+    for clear in [&["--budget", "none"][..], &["--clear", "budgets"]] {
+        assert_eq!(
+            update_body(&update(clear), None, now()).unwrap(),
+            json!({"budgets": []}),
+            "{clear:?}"
+        );
+    }
+    let mixed = update(&["--budget", "none", "--budget", "1/1d"]);
+    let err = update_body(&mixed, None, now()).unwrap_err();
+    assert_eq!(err, "--budget none cannot be combined with other budgets");
+    let contradiction = update(&["--budget", "1/1d", "--clear", "budgets"]);
+    let err = update_body(&contradiction, None, now()).unwrap_err();
+    assert_eq!(err, "--budget and --clear budgets contradict each other");
+}

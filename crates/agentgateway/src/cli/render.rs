@@ -11,16 +11,17 @@ use serde_json::Value;
 
 /// Longest cell in the table; longer values (a long model list) end in `…`.
 const MAX_CELL: usize = 40;
-const HEADERS: [&str; 8] = [
-    "ID", "NAME", "USER", "TEAM", "MODELS", "LIMITS", "EXPIRES", "STATUS",
+const HEADERS: [&str; COLUMNS] = [
+    "ID", "NAME", "USER", "TEAM", "MODELS", "LIMITS", "BUDGETS", "EXPIRES", "STATUS",
 ];
+const COLUMNS: usize = 9;
 
 /// The `keys list` table, columns aligned, one key per line.
 pub fn key_table(keys: &[Value], now: DateTime<Utc>) -> String {
     if keys.is_empty() {
         return "no keys\n".to_owned();
     }
-    let rows: Vec<[String; 8]> = keys
+    let rows: Vec<[String; COLUMNS]> = keys
         .iter()
         .map(|key| {
             [
@@ -30,6 +31,7 @@ pub fn key_table(keys: &[Value], now: DateTime<Utc>) -> String {
                 text(&key["team"]),
                 models(&key["allowedModels"]),
                 limits(&key["limits"]),
+                budgets(&key["budgets"]),
                 expires(&key["expiresAt"]),
                 status(key, now).to_owned(),
             ]
@@ -50,7 +52,7 @@ pub fn key_table(keys: &[Value], now: DateTime<Utc>) -> String {
     out
 }
 
-fn push_row(out: &mut String, cells: &[String; 8], widths: &[usize; 8]) {
+fn push_row(out: &mut String, cells: &[String; COLUMNS], widths: &[usize; COLUMNS]) {
     let line: Vec<String> = cells
         .iter()
         .zip(widths)
@@ -69,6 +71,7 @@ pub fn key_details(key: &Value, now: DateTime<Utc>) -> String {
         ("team", text(&key["team"])),
         ("models", models(&key["allowedModels"])),
         ("limits", limits(&key["limits"])),
+        ("budgets", budgets(&key["budgets"])),
         ("metadata", metadata(&key["metadata"])),
         ("expires", expires(&key["expiresAt"])),
         ("status", status(key, now).to_owned()),
@@ -151,6 +154,25 @@ pub fn limits(limits: &Value) -> String {
     .iter()
     .filter_map(|(field, unit)| Some(format!("{}{unit}", limits.get(*field)?.as_u64()?)))
     .collect();
+    if parts.is_empty() {
+        "-".to_owned()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// `$10/1d $5/month/soft` (the `--budget` syntax, which also takes the `$`), or `-` for none.
+pub fn budgets(list: &Value) -> String {
+    let parts: Vec<String> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|budget| {
+            let soft = if budget["soft"] == true { "/soft" } else { "" };
+            let (usd, window) = (text(&budget["usd"]), text(&budget["window"]));
+            format!("${usd}/{window}{soft}")
+        })
+        .collect();
     if parts.is_empty() {
         "-".to_owned()
     } else {

@@ -12,11 +12,13 @@ fn keys() -> Vec<Value> {
         json!({
             "id": "key_1", "name": "ci-bot", "user": "alice", "team": "search",
             "allowedModels": ["gpt-4o*", "o3-mini"], "limits": {"rpm": 60, "tpm": 100000},
+            "budgets": [{"usd": "10", "window": "1d", "soft": false},
+                        {"usd": "2.50", "window": "month", "soft": true}],
             "expiresAt": "2030-02-01T12:30:00Z", "revoked": false
         }),
         json!({
             "id": "key_22", "name": "old", "user": null, "team": null, "allowedModels": null,
-            "limits": {}, "expiresAt": "2029-12-31T23:59:59Z", "revoked": false
+            "limits": {}, "budgets": [], "expiresAt": "2029-12-31T23:59:59Z", "revoked": false
         }),
         json!({
             "id": "key_333", "name": "gone", "user": "bob", "limits": {"maxParallel": 2},
@@ -28,10 +30,10 @@ fn keys() -> Vec<Value> {
 #[test]
 fn the_table_aligns_every_column() {
     let expected = "\
-ID       NAME    USER   TEAM    MODELS           LIMITS           EXPIRES            STATUS
-key_1    ci-bot  alice  search  gpt-4o*,o3-mini  60rpm 100000tpm  2030-02-01 12:30Z  active
-key_22   old     -      -       all              -                2029-12-31 23:59Z  expired
-key_333  gone    bob    -       all              2parallel        never              revoked
+ID       NAME    USER   TEAM    MODELS           LIMITS           BUDGETS                  EXPIRES            STATUS
+key_1    ci-bot  alice  search  gpt-4o*,o3-mini  60rpm 100000tpm  $10/1d $2.50/month/soft  2030-02-01 12:30Z  active
+key_22   old     -      -       all              -                -                        2029-12-31 23:59Z  expired
+key_333  gone    bob    -       all              2parallel        -                        never              revoked
 ";
     assert_eq!(key_table(&keys(), now()), expected);
 }
@@ -77,6 +79,7 @@ fn details_show_every_field_and_the_usage_tree() {
         "id:       key_1",
         "models:   gpt-4o*,o3-mini",
         "limits:   60rpm 100000tpm",
+        "budgets:  $10/1d $2.50/month/soft",
         "metadata: env=prod",
         "expires:  2030-02-01 12:30Z",
         "status:   active",
@@ -126,4 +129,22 @@ fn long_cells_are_cut() {
     let models = lines.next().unwrap()[start..].split("  ").next().unwrap();
     assert_eq!(models.chars().count(), MAX_CELL);
     assert!(models.ends_with('…'), "{models}");
+}
+
+#[test]
+fn budgets_read_as_the_flags_that_set_them() {
+    let list = json!([
+        {"usd": "10", "window": "1d", "soft": false},
+        {"usd": "0.5", "window": "7d", "soft": true},
+        {"usd": "3", "window": "1h"}
+    ]);
+    let shown = budgets(&list);
+    assert_eq!(shown, "$10/1d $0.5/7d/soft $3/1h");
+    let flags: Vec<_> = shown
+        .split(' ')
+        .map(|flag| crate::cli::args::parse_budget(flag).unwrap())
+        .collect();
+    assert_eq!(flags.len(), 3, "each one reads back as a --budget value");
+    assert_eq!(budgets(&json!([])), "-");
+    assert_eq!(budgets(&Value::Null), "-", "a server without budgets");
 }

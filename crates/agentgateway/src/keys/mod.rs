@@ -14,6 +14,8 @@ pub mod store;
 pub mod validate;
 
 #[cfg(test)]
+mod budget_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;

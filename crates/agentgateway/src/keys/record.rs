@@ -7,9 +7,10 @@
 
 use std::fmt;
 
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use crate::auth::KeyDigest;
+use crate::budget::BudgetSpec;
 use crate::identity::{Identity, KeyLimits, ModelPatterns};
 
 /// One virtual key as stored. `revoked` keys stay listed but never authenticate.
@@ -28,6 +29,8 @@ pub struct KeyRecord {
     /// `None`: every model the gateway routes.
     pub allowed_models: Option<ModelPatterns>,
     pub limits: KeyLimits,
+    /// The key's own USD budgets; empty: none (its user's and team's still apply).
+    pub budgets: Vec<BudgetSpec>,
     /// Unix seconds.
     pub expires_at: Option<i64>,
     pub revoked: bool,
@@ -50,11 +53,12 @@ impl KeyRecord {
             limits: self.limits,
             limit_demands: Default::default(),
             expires_at: self.expires_at,
-            budgets: Vec::new(),
+            budgets: self.budgets.clone(),
         }
     }
 
-    /// Applies every field the patch sets; `limits` merge field by field.
+    /// Applies every field the patch sets; `limits` merge field by field, `budgets` are replaced
+    /// as a whole list.
     pub fn apply(&mut self, patch: &KeyPatch) {
         if let Some(name) = &patch.name {
             self.name.clone_from(name);
@@ -66,6 +70,9 @@ impl KeyRecord {
         }
         set(&mut self.allowed_models, &patch.allowed_models);
         patch.limits.apply(&mut self.limits);
+        if let Some(budgets) = &patch.budgets {
+            self.budgets.clone_from(budgets);
+        }
         set(&mut self.expires_at, &patch.expires_at);
     }
 }
@@ -79,6 +86,7 @@ pub struct NewKey {
     pub metadata: Map<String, Value>,
     pub allowed_models: Option<ModelPatterns>,
     pub limits: KeyLimits,
+    pub budgets: Vec<BudgetSpec>,
     pub expires_at: Option<i64>,
 }
 
@@ -91,6 +99,8 @@ pub struct KeyPatch {
     pub metadata: Option<Map<String, Value>>,
     pub allowed_models: Option<Option<ModelPatterns>>,
     pub limits: LimitsPatch,
+    /// The whole new list (a budget has no identity to patch it by); `Some(vec![])` clears.
+    pub budgets: Option<Vec<BudgetSpec>>,
     pub expires_at: Option<Option<i64>>,
 }
 
@@ -110,6 +120,15 @@ impl LimitsPatch {
         set(&mut limits.tpd, &self.tpd);
         set(&mut limits.max_parallel, &self.max_parallel);
     }
+}
+
+/// Budgets as the admin API shows them and the store keeps them: `usd` a decimal string, so an
+/// amount never passes through a float on its way out.
+pub fn budgets_json(budgets: &[BudgetSpec]) -> Value {
+    budgets
+        .iter()
+        .map(|b| json!({"usd": b.usd.to_string(), "window": b.window.as_str(), "soft": b.soft}))
+        .collect()
 }
 
 fn set<T: Clone>(field: &mut Option<T>, patch: &Option<Option<T>>) {

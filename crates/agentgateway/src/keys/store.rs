@@ -9,12 +9,16 @@
 //! Every write transaction starts by bumping the generation. That takes the write lock before
 //! anything is read, so a read-modify-write (PATCH) can neither lose a concurrent update nor fail
 //! on a stale snapshot, and it tells every cache (in this process or another) that keys changed.
+//!
+//! The schema is versioned: a file is created at version 1 and brought up to [`SCHEMA_VERSION`]
+//! by `MIGRATIONS` when opened, so a new file and one an older gateway wrote end up alike.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use rand::distr::{Alphanumeric, SampleString};
 use rand::RngCore;
+use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -23,12 +27,13 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::Mutex;
 
-use super::record::{CreatedKey, KeyPatch, KeyRecord, KeySecret, NewKey};
+use super::record::{budgets_json, CreatedKey, KeyPatch, KeyRecord, KeySecret, NewKey};
 use crate::auth::{digest, unix_now, KeyDigest};
+use crate::budget::BudgetSpec;
 use crate::identity::{KeyLimits, ModelPatterns};
 
 /// The schema this code reads and writes. A newer database is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a write waits for another process holding the database's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -37,8 +42,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const SECRET_PREFIX: &str = "sk-agw-";
 const SECRET_RANDOM_CHARS: usize = 40;
 
-// Each statement is idempotent and runs on its own, so two processes starting on a new file
-// at once both succeed (a transaction could fail on a stale read snapshot instead).
+// The version-1 layout. Each statement is idempotent and runs on its own, so two processes
+// starting on a new file at once both succeed (a transaction could fail on a stale read snapshot
+// instead). Later columns come from `MIGRATIONS`, on new files too, so there is one layout.
 // `user_name`, not `user`: `user` is a reserved word in Postgres.
 const SCHEMA: [&str; 5] = [
     "CREATE TABLE IF NOT EXISTS schema_version (id INTEGER PRIMARY KEY, version BIGINT NOT NULL)",
@@ -65,18 +71,33 @@ const SCHEMA: [&str; 5] = [
     )",
 ];
 
+// Each step takes the database from version `from` to `from + 1`. Its statements need not be
+// idempotent (SQLite has no `ADD COLUMN IF NOT EXISTS`): `migrate`'s version guard runs each
+// step once per database, however many processes open it at once. Only columns are added, with
+// NULL for old rows, so a gateway still running the older code keeps working on the file until
+// it restarts (its statements name their columns); on restart it refuses the newer version.
+const MIGRATIONS: [(i64, &[&str]); 1] = [
+    // 2: the key's own budgets, a JSON array of `{"usd","window","soft"}`; NULL: none.
+    (1, &["ALTER TABLE virtual_keys ADD COLUMN budgets TEXT"]),
+];
+
+const CLAIM_MIGRATION: &str =
+    "UPDATE schema_version SET version = $1 WHERE id = 1 AND version = $2";
+
 /// Column order shared by every SELECT, the INSERT and the UPDATE (`$1` is always the id).
 const COLUMNS: &str = "id, key_hash, key_hint, name, user_name, team, metadata, allowed_models, \
-                       rpm, tpm, tpd, max_parallel, expires_at, revoked, created_at, updated_at";
+                       rpm, tpm, tpd, max_parallel, expires_at, revoked, created_at, updated_at, \
+                       budgets";
 
 const INSERT: &str = "INSERT INTO virtual_keys (id, key_hash, key_hint, name, user_name, team, \
     metadata, allowed_models, rpm, tpm, tpd, max_parallel, expires_at, revoked, created_at, \
-    updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+    updated_at, budgets) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+    $15, $16, $17)";
 
 const UPDATE: &str = "UPDATE virtual_keys SET key_hash = $2, key_hint = $3, name = $4, \
     user_name = $5, team = $6, metadata = $7, allowed_models = $8, rpm = $9, tpm = $10, \
     tpd = $11, max_parallel = $12, expires_at = $13, revoked = $14, created_at = $15, \
-    updated_at = $16 WHERE id = $1";
+    updated_at = $16, budgets = $17 WHERE id = $1";
 
 const BUMP: &str = "UPDATE key_generation SET value = value + 1 WHERE id = 1";
 
@@ -131,6 +152,7 @@ impl KeyStore {
         for statement in SCHEMA {
             sqlx::query(statement).execute(&pool).await?;
         }
+        migrate(&pool).await?;
         let found: i64 = sqlx::query_scalar("SELECT version FROM schema_version WHERE id = 1")
             .fetch_one(&pool)
             .await?;
@@ -162,6 +184,7 @@ impl KeyStore {
             metadata: new.metadata.clone(),
             allowed_models: new.allowed_models.clone(),
             limits: new.limits,
+            budgets: new.budgets.clone(),
             expires_at: new.expires_at,
             revoked: false,
             created_at: now,
@@ -259,6 +282,32 @@ impl KeyStore {
     }
 }
 
+/// Runs every migration step the database still needs, each in its own transaction.
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    for (from, statements) in MIGRATIONS {
+        let mut tx = pool.begin().await?;
+        // The guard is the transaction's first statement and a write, so it waits for the write
+        // lock before reading anything; it moves the version only if it still is `from`. Of two
+        // processes migrating at once, one claims the step, the other then finds the version
+        // moved and skips it. Dropping `tx` unclaimed rolls it back.
+        let claimed = sqlx::query(CLAIM_MIGRATION)
+            .bind(from + 1)
+            .bind(from)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if claimed == 0 {
+            continue;
+        }
+        for statement in statements {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        tracing::info!(version = from + 1, "key database schema migrated");
+    }
+    Ok(())
+}
+
 async fn select_for_write(
     tx: &mut Transaction<'static, Sqlite>,
     id: &str,
@@ -294,6 +343,7 @@ fn bind_record<'q>(query: Query<'q>, record: &KeyRecord) -> Query<'q> {
         .bind(record.revoked)
         .bind(record.created_at)
         .bind(record.updated_at)
+        .bind((!record.budgets.is_empty()).then(|| budgets_json(&record.budgets).to_string()))
 }
 
 fn record_from_row(row: &SqliteRow) -> Result<KeyRecord, StoreError> {
@@ -322,6 +372,12 @@ fn record_from_row(row: &SqliteRow) -> Result<KeyRecord, StoreError> {
         tpd: limit("tpd")?,
         max_parallel: limit("max_parallel")?,
     };
+    let budgets = row
+        .try_get::<Option<String>, _>("budgets")?
+        .map(|text| parse_budgets(&text))
+        .transpose()
+        .map_err(&corrupt)?
+        .unwrap_or_default();
     Ok(KeyRecord {
         digest,
         hint: row.try_get("key_hint")?,
@@ -331,6 +387,7 @@ fn record_from_row(row: &SqliteRow) -> Result<KeyRecord, StoreError> {
         metadata,
         allowed_models,
         limits,
+        budgets,
         expires_at: row.try_get("expires_at")?,
         revoked: row.try_get("revoked")?,
         created_at: row.try_get("created_at")?,
@@ -348,6 +405,17 @@ fn parse_models(text: &str) -> Result<ModelPatterns, String> {
     let list: Vec<String> =
         serde_json::from_str(text).map_err(|e| format!("allowed_models: {e}"))?;
     ModelPatterns::parse(&list).map_err(|e| format!("allowed_models{e}"))
+}
+
+/// A stored budget list. A budget of zero or less would refuse every request: that row was not
+/// written by this code, so it is refused like any other unreadable one.
+fn parse_budgets(text: &str) -> Result<Vec<BudgetSpec>, String> {
+    let budgets: Vec<BudgetSpec> =
+        serde_json::from_str(text).map_err(|e| format!("budgets: {e}"))?;
+    match budgets.iter().position(|b| b.usd <= Decimal::ZERO) {
+        Some(i) => Err(format!("budgets[{i}].usd: not positive")),
+        None => Ok(budgets),
+    }
 }
 
 /// `sk-agw-` + 40 base62 chars from the thread-local CSPRNG.

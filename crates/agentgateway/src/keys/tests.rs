@@ -344,6 +344,7 @@ fn apply_inserts_changed_keys_and_removes_revoked_ones() {
         metadata: Default::default(),
         allowed_models: None,
         limits: KeyLimits::default(),
+        budgets: Vec::new(),
         expires_at: None,
         revoked: false,
         created_at: 0,

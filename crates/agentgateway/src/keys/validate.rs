@@ -1,14 +1,21 @@
 //! Admin API bodies -> [`NewKey`] / [`KeyPatch`], with errors that name the field
-//! (`limits.rpm: must be a positive integer`, `allowedModels[1]: ...`).
+//! (`limits.rpm: must be a positive integer`, `allowedModels[1]: ...`, `budgets[0].window: ...`).
 //!
 //! Bodies are walked as `serde_json::Value` rather than derived with serde because a PATCH must
 //! tell an absent field (leave it) from an explicit `null` (clear it), and because every error has
 //! to name its field path; unknown fields are refused so a typo never passes silently. Create and
 //! PATCH share one parser: a create is a patch on nothing that must name the key.
 
+use std::borrow::Cow;
+
+use rust_decimal::Decimal;
+use serde::de::value::{Error as DeError, StrDeserializer};
+use serde::de::IntoDeserializer;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::record::{KeyPatch, LimitsPatch, NewKey};
+use crate::budget::{BudgetSpec, Window};
 use crate::identity::{KeyLimits, ModelPatterns};
 
 const NAME_MAX_CHARS: usize = 128;
@@ -27,6 +34,7 @@ pub fn parse_new_key(body: &[u8], now: i64) -> Result<NewKey, String> {
         metadata: patch.metadata.unwrap_or_default(),
         allowed_models: patch.allowed_models.flatten(),
         limits,
+        budgets: patch.budgets.unwrap_or_default(),
         expires_at: patch.expires_at.flatten(),
     })
 }
@@ -47,6 +55,7 @@ pub fn parse_key_patch(body: &[u8], now: i64) -> Result<KeyPatch, String> {
             "metadata" => patch.metadata = Some(metadata(value)?),
             "allowedModels" => patch.allowed_models = Some(nullable(value, models)?),
             "limits" => patch.limits = limits(value)?,
+            "budgets" => patch.budgets = Some(nullable(value, budgets)?.unwrap_or_default()),
             "expiresAt" => patch.expires_at = Some(nullable(value, |v| expiry(v, now))?),
             other => return Err(unknown(other)),
         }
@@ -158,4 +167,71 @@ fn expiry(value: Value, now: i64) -> Result<i64, String> {
         return Err("expiresAt: must be in the future".into());
     }
     Ok(at)
+}
+
+/// The whole list (`null` or `[]`: none); each item `{"usd", "window", "soft"}`.
+fn budgets(value: Value) -> Result<Vec<BudgetSpec>, String> {
+    let Value::Array(items) = value else {
+        return Err("budgets: must be an array of {\"usd\", \"window\", \"soft\"}".into());
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| budget(i, item))
+        .collect()
+}
+
+fn budget(i: usize, value: Value) -> Result<BudgetSpec, String> {
+    let Value::Object(fields) = value else {
+        return Err(format!(
+            "budgets[{i}]: must be an object like {{\"usd\": \"10\", \"window\": \"1d\"}}"
+        ));
+    };
+    let (mut usd, mut window, mut soft) = (None, None, false);
+    for (field, value) in fields {
+        let bad = |what: &str| format!("budgets[{i}].{field}: must be {what}");
+        match field.as_str() {
+            "usd" => usd = Some(amount(&value).ok_or_else(|| bad(AMOUNT))?),
+            "window" => {
+                let text = value.as_str().and_then(parse_window);
+                window = Some(text.ok_or_else(|| bad(WINDOWS))?);
+            }
+            "soft" => soft = value.as_bool().ok_or_else(|| bad("true or false"))?,
+            other => return Err(format!("budgets[{i}].{}", unknown(other))),
+        }
+    }
+    Ok(BudgetSpec {
+        usd: usd.ok_or_else(|| format!("budgets[{i}].usd: required"))?,
+        window: window.ok_or_else(|| format!("budgets[{i}].window: required"))?,
+        soft,
+    })
+}
+
+const AMOUNT: &str = "a positive amount of US dollars, e.g. \"10\" or 2.5";
+const WINDOWS: &str = "one of 1h, 1d, 7d, 30d, month";
+
+/// A JSON string is read exactly; a number by its shortest decimal text, which is what the
+/// caller wrote for any amount of up to 15 significant digits.
+fn amount(value: &Value) -> Option<Decimal> {
+    let text = match value {
+        Value::String(text) => Cow::Borrowed(text.as_str()),
+        Value::Number(number) => Cow::Owned(number.to_string()),
+        _ => return None,
+    };
+    parse_usd(&text)
+}
+
+/// A positive US-dollar amount: `10`, `2.50`, `1e3`; never rounded (too many decimals: `None`).
+pub fn parse_usd(text: &str) -> Option<Decimal> {
+    Decimal::from_str_exact(text)
+        .or_else(|_| Decimal::from_scientific(text))
+        .ok()
+        .filter(|usd| *usd > Decimal::ZERO)
+}
+
+/// A window in its config spelling (`1h`, `1d`, `7d`, `30d`, `month`), read by the same serde
+/// definition the config uses so the two can never disagree.
+pub fn parse_window(text: &str) -> Option<Window> {
+    let text: StrDeserializer<'_, DeError> = text.into_deserializer();
+    Window::deserialize(text).ok()
 }
