@@ -15,10 +15,15 @@ use super::{litellm, native, Entry, ModelPrice};
 /// The generated default catalog (`scripts/gen-price-catalog.py`).
 const BUILTIN: &str = include_str!("../../data/prices.json");
 
+/// Names are hashed up to five times per request (provider, then up to four model probes);
+/// foldhash is several times faster than SipHash on short strings, and catalog keys are not
+/// chosen by callers.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Model prices by provider (`gen_ai_system` name) and model.
 #[derive(Debug, Clone, Default)]
 pub struct PriceCatalog {
-    providers: HashMap<&'static str, HashMap<String, ModelPrice>>,
+    providers: Map<&'static str, Map<String, ModelPrice>>,
 }
 
 impl PriceCatalog {
@@ -113,19 +118,20 @@ pub(super) fn parse(text: &str) -> Result<Vec<Entry>, String> {
     }
 }
 
-/// `name` without a trailing release date, if it has one.
+/// `name` without a trailing release date, if it has one: `@YYYYMMDD` (Vertex), `-YYYYMMDD`
+/// (Anthropic) or `-YYYY-MM-DD` (OpenAI).
 pub(crate) fn undated(name: &str) -> Option<&str> {
-    if let Some((head, date)) = name.rsplit_once('@') {
-        if is_compact_date(date) && !head.is_empty() {
-            return Some(head);
-        }
+    let compact = name
+        .rsplit_once('@')
+        .filter(|(_, date)| is_compact_date(date))
+        .or_else(|| {
+            name.rsplit_once('-')
+                .filter(|(_, date)| is_compact_date(date))
+        });
+    if let Some((model, _)) = compact {
+        return (!model.is_empty()).then_some(model);
     }
-    let (head, tail) = name.rsplit_once('-')?;
-    if is_compact_date(tail) && !head.is_empty() {
-        return Some(head);
-    }
-    // `-YYYY-MM-DD`: three dash-separated parts at the end.
-    let (rest, day) = (head, tail);
+    let (rest, day) = name.rsplit_once('-')?;
     let (rest, month) = rest.rsplit_once('-')?;
     let (model, year) = rest.rsplit_once('-')?;
     let dashed = digits(year, 4) && year.starts_with("20") && digits(month, 2) && digits(day, 2);
