@@ -274,7 +274,9 @@ fn readme_alert_rule_passes_promtool() {
         return;
     }
     let readme = include_str!("../../../README.md");
-    let start = readme.find("groups:\n- name: llm-spend").expect("alert rule in README");
+    let start = readme
+        .find("groups:\n- name: llm-spend")
+        .expect("alert rule in README");
     let rule = &readme[start..];
     let rule = &rule[..rule.find("```").expect("end of the rule block")];
     assert!(rule.contains("agentgateway_gen_ai_client_cost_usd_total"));
@@ -293,4 +295,60 @@ fn readme_alert_rule_passes_promtool() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A dynamic key's budget, set through the admin API, refuses the key once spent, and
+/// `GET /v1/keys/{id}` shows its spend and what is left per window.
+#[tokio::test]
+async fn dynamic_key_budget_through_the_admin_api() {
+    let fake = FakeOpenAi::start().await;
+    let anthropic = FakeAnthropic::start().await;
+    let dir = std::env::temp_dir().join(format!("agw-keybudget-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let database = format!("  database: {}", dir.join("keys.db").display());
+    let clock = Arc::new(ManualWallClock::new(NOON));
+    let cfg = config(&fake.base_url(), &anthropic.base_url(), &database);
+    let gw = TestGateway::start_with_clock(&cfg, Some(clock)).await;
+    let created: Value = gw
+        .client
+        .post(format!("{}/v1/keys", gw.admin_url))
+        .body(r#"{"name":"ci","user":"carol","budgets":[{"usd":"0.000006","window":"1d"}]}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = created["key"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["budgets"][0]["usd"], "0.000006");
+    let body = chat("gpt-4o-mini", "");
+    let call = || gw.post("/v1/chat/completions", Some(&secret), &body);
+    assert_eq!(call().await.status(), 200);
+    assert_eq!(
+        call().await.status(),
+        200,
+        "5.625 of 6 millionths: not spent yet"
+    );
+    let refused = call().await;
+    assert_eq!(refused.status(), 429);
+    let key: Value = gw
+        .client
+        .get(format!("{}/v1/keys/{id}", gw.admin_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let usage = &key["usage"];
+    assert_eq!(usage["spendUsd"]["1d"], "0.00001125", "{key}");
+    assert_eq!(usage["spendUsd"]["month"], "0.00001125");
+    let budget = &usage["budgets"][0];
+    assert_eq!(budget["scope"], "key");
+    assert_eq!(budget["window"], "1d");
+    assert_eq!(budget["remainingUsd"], "-0.00000525");
+    assert_eq!(budget["resetsAt"], "2026-11-30T00:00:00Z");
+    gw.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

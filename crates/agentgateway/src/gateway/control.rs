@@ -15,7 +15,9 @@ use tokio::sync::watch;
 
 use crate::admin::{self, Admin, KeyUsage};
 use crate::auth::KeyLookup;
+use crate::budget::{rfc3339, Window};
 use crate::config::Config;
+use crate::costing::Costing;
 use crate::identity::Identity;
 use crate::keys::{KeyService, DEFAULT_SYNC_INTERVAL};
 use crate::limits::RateLimits;
@@ -63,14 +65,17 @@ impl ControlPlane {
         &self,
         keys: Option<Arc<KeyService>>,
         limits: &RateLimits,
-        ledger: Option<Arc<crate::spend::Ledger>>,
+        costing: Arc<Costing>,
     ) -> Arc<Admin> {
         Arc::new(Admin {
             token: self.token.clone(),
             keys,
-            usage: Arc::new(LimiterUsage(limits.limiter().clone())),
+            usage: Arc::new(ControlUsage {
+                limiter: limits.limiter().clone(),
+                costing: costing.clone(),
+            }),
             config_dump: self.config_dump.clone(),
-            ledger,
+            ledger: Some(costing.ledger.clone()),
         })
     }
 }
@@ -92,11 +97,60 @@ pub(super) async fn serve(listener: TcpListener, admin: Arc<Admin>, stop: watch:
     admin::serve_admin(listener, admin, stop).await;
 }
 
-/// A key's usage, read from the same buckets the request path fills.
-struct LimiterUsage(Arc<dyn RateLimiter>);
+/// A key's usage: its rate-limit buckets (the ones the request path fills), its spend this hour,
+/// day and month (the ledger), and every budget that applies to it (its own, its user's, its
+/// team's) with what is left in the current window.
+struct ControlUsage {
+    limiter: Arc<dyn RateLimiter>,
+    costing: Arc<Costing>,
+}
 
-impl KeyUsage for LimiterUsage {
+impl KeyUsage for ControlUsage {
     fn usage<'a>(&'a self, identity: &'a Identity) -> BoxFuture<'a, serde_json::Value> {
-        Box::pin(crate::limits::key_usage(self.0.as_ref(), identity))
+        Box::pin(async move {
+            let mut usage = crate::limits::key_usage(self.limiter.as_ref(), identity).await;
+            usage["spendUsd"] = self.spend(identity).await;
+            usage["budgets"] = self.budgets(identity).await;
+            usage
+        })
+    }
+}
+
+impl ControlUsage {
+    async fn spend(&self, identity: &Identity) -> serde_json::Value {
+        let now = self.costing.clock.unix_now();
+        let scope = crate::spend::Scope::Key(identity.id.to_string());
+        let mut spend = serde_json::Map::new();
+        for window in [Window::Hour, Window::Day, Window::Month] {
+            let total = self.costing.ledger.total(&scope, window.start(now)).await;
+            let value = match total {
+                Ok(total) => serde_json::Value::String(total.normalize().to_string()),
+                Err(_) => serde_json::Value::Null,
+            };
+            spend.insert(window.as_str().to_owned(), value);
+        }
+        serde_json::Value::Object(spend)
+    }
+
+    async fn budgets(&self, identity: &Identity) -> serde_json::Value {
+        let Ok(statuses) = self.costing.budgets.statuses(identity).await else {
+            return serde_json::Value::Null;
+        };
+        let money = |d: rust_decimal::Decimal| d.normalize().to_string();
+        statuses
+            .into_iter()
+            .map(|s| {
+                serde_json::json!({
+                    "scope": s.scope,
+                    "name": s.name,
+                    "window": s.window.as_str(),
+                    "limitUsd": money(s.limit_usd),
+                    "spentUsd": money(s.spent_usd),
+                    "remainingUsd": money(s.remaining_usd),
+                    "resetsAt": rfc3339(s.resets_at),
+                    "soft": s.soft,
+                })
+            })
+            .collect()
     }
 }

@@ -188,9 +188,7 @@ impl Gateway {
         self.telemetry.set_costing(costing.clone());
         let proxy = Arc::new(self.proxy);
         if let Some(listener) = listeners.admin {
-            let admin = self
-                .control
-                .admin(keys, &proxy.limits, Some(costing.ledger.clone()));
+            let admin = self.control.admin(keys, &proxy.limits, costing.clone());
             tokio::spawn(control::serve(listener, admin, stop_rx.clone()));
         }
         if let Some(listener) = listeners.stats {
