@@ -61,6 +61,17 @@ llm:
     Config::from_yaml(&yaml, &|_| None).expect("test config loads")
 }
 
+/// The fakes (kept alive by the caller) and a config with a key database in a fresh directory.
+async fn with_database() -> ((FakeOpenAi, FakeAnthropic), Config, std::path::PathBuf) {
+    let fake = FakeOpenAi::start().await;
+    let anthropic = FakeAnthropic::start().await;
+    let dir = std::env::temp_dir().join(format!("agw-cost-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let database = format!("  database: {}", dir.join("keys.db").display());
+    let cfg = config(&fake.base_url(), &anthropic.base_url(), &database);
+    ((fake, anthropic), cfg, dir)
+}
+
 fn chat(model: &str, extra: &str) -> String {
     format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]{extra}}}"#)
 }
@@ -215,13 +226,8 @@ async fn a_spent_budget_refuses_its_user_until_the_window_resets() {
 
 #[tokio::test]
 async fn spend_survives_a_restart() {
-    let fake = FakeOpenAi::start().await;
-    let anthropic = FakeAnthropic::start().await;
-    let dir = std::env::temp_dir().join(format!("agw-cost-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let database = format!("  database: {}", dir.join("keys.db").display());
+    let (_fakes, cfg, dir) = with_database().await;
     let clock = Arc::new(ManualWallClock::new(NOON));
-    let cfg = config(&fake.base_url(), &anthropic.base_url(), &database);
     let gw = TestGateway::start_with_clock(&cfg, Some(clock.clone())).await;
     for key in ["sk-alice", "sk-alice", "sk-bob"] {
         let response = gw
@@ -301,13 +307,8 @@ fn readme_alert_rule_passes_promtool() {
 /// `GET /v1/keys/{id}` shows its spend and what is left per window.
 #[tokio::test]
 async fn dynamic_key_budget_through_the_admin_api() {
-    let fake = FakeOpenAi::start().await;
-    let anthropic = FakeAnthropic::start().await;
-    let dir = std::env::temp_dir().join(format!("agw-keybudget-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let database = format!("  database: {}", dir.join("keys.db").display());
+    let (_fakes, cfg, dir) = with_database().await;
     let clock = Arc::new(ManualWallClock::new(NOON));
-    let cfg = config(&fake.base_url(), &anthropic.base_url(), &database);
     let gw = TestGateway::start_with_clock(&cfg, Some(clock)).await;
     let created: Value = gw
         .client
