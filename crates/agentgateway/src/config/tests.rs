@@ -199,3 +199,18 @@ fn rate_limit_sizes_are_checked_per_type() {
         );
     }
 }
+
+#[test]
+fn a_cost_limit_dumps_its_dollars_as_written_and_reloads() {
+    let config = rate_limit("{type: cost, maxUsd: 0.10, fillInterval: 1h}").unwrap();
+    let dump = config_dump(&config);
+    let rule = &dump["llm"]["policies"]["localRateLimit"][0];
+    assert_eq!(rule["type"], "cost");
+    assert_eq!(rule["maxUsd"], "0.10", "a string: JSON numbers are floats");
+    assert!(rule.get("maxTokens").is_none(), "{rule}");
+    let reloaded = Config::from_yaml(&dump.to_string(), &env).unwrap();
+    assert_eq!(
+        reloaded.llm.policies.local_rate_limit[0].max_usd,
+        config.llm.policies.local_rate_limit[0].max_usd
+    );
+}
