@@ -19,6 +19,7 @@ use agentgateway::config::{ApiKeyEntry, ApiKeyMode, ApiKeyPolicy, LocalRateLimit
 use agentgateway::identity::KeyLimits;
 use agentgateway::limits::RateLimits;
 use agentgateway::ratelimit::local::{LocalLimiter, SystemClock};
+use agentgateway::ratelimit::Actual;
 use agentgateway::record::{ListenerInfo, RequestRecord};
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures_util::FutureExt;
@@ -58,8 +59,10 @@ fn policy() -> ApiKeyPolicy {
 fn limits() -> RateLimits {
     let rule = LocalRateLimit {
         kind: RateLimitType::Requests,
-        max_tokens: NEVER_EMPTY,
+        max_tokens: Some(NEVER_EMPTY),
         tokens_per_fill: Some(1),
+        max_usd: None,
+        usd_per_fill: None,
         fill_interval: Duration::from_secs(3600),
         key: Some("apiKey.user".into()),
     };
@@ -92,12 +95,15 @@ fn request(auth: &Authenticator, limits: &RateLimits, headers: &http::HeaderMap)
     let mut rec = record();
     rec.identity = auth.authenticate(headers).expect("known key");
     limits
-        .admit(&mut rec, b"{}", "gpt-4o-mini")
+        .admit(&mut rec, b"{}", "gpt-4o-mini", None)
         .now_or_never()
         .expect("the local limiter never waits")
         .expect("limits are generous");
     if let Some(mut admission) = rec.admission.0.take() {
-        admission.settle(Some(18));
+        admission.settle(Actual {
+            tokens: Some(18),
+            micro_usd: None,
+        });
     }
     black_box(rec);
 }
@@ -128,10 +134,15 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut rec = record();
             rec.identity = user_42.clone();
-            let admitted = limits.admit(&mut rec, b"{}", "gpt-4o-mini").now_or_never();
+            let admitted = limits
+                .admit(&mut rec, b"{}", "gpt-4o-mini", None)
+                .now_or_never();
             black_box(admitted);
             if let Some(mut admission) = rec.admission.0.take() {
-                admission.settle(Some(18));
+                admission.settle(Actual {
+                    tokens: Some(18),
+                    micro_usd: None,
+                });
             }
         })
     });

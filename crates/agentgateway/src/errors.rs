@@ -99,9 +99,11 @@ impl GatewayError {
                 ("authentication_error", Some("invalid_api_key"))
             }
             GatewayError::ModelNotAllowed(_) => ("permission_error", Some("model_not_allowed")),
-            // OpenAI's own 429s say which limit in `type` (`requests` or `tokens`).
+            // OpenAI's own 429s say which limit in `type` (`requests` or `tokens`); a cost
+            // limit says `cost` the same way (a budget, not a rate, is `insufficient_quota`).
             GatewayError::RateLimited { limit, .. } => match limit {
                 LimitKind::Tokens => ("tokens", Some("rate_limit_exceeded")),
+                LimitKind::Cost => ("cost", Some("rate_limit_exceeded")),
                 LimitKind::Requests | LimitKind::Parallel => {
                     ("requests", Some("rate_limit_exceeded"))
                 }
@@ -159,6 +161,7 @@ impl GatewayError {
                     LimitKind::Requests => "requests per time window",
                     LimitKind::Tokens => "tokens per time window",
                     LimitKind::Parallel => "requests in flight at once",
+                    LimitKind::Cost => "US dollars per time window",
                 };
                 format!("Rate limit reached on {what}. Please try again in {retry_after_secs}s.")
             }
@@ -308,6 +311,25 @@ mod tests {
             assert!(body["error"]["param"].is_null());
             assert!(body["error"]["message"].as_str().unwrap().len() > 5);
         }
+    }
+
+    #[test]
+    fn a_cost_limit_says_cost_and_dollars() {
+        let err = GatewayError::RateLimited {
+            limit: LimitKind::Cost,
+            retry_after_secs: 7,
+            headers: http::HeaderMap::new(),
+        };
+        assert_eq!(err.status().as_u16(), 429);
+        let body = json(err.body(ApiShape::OpenAi));
+        assert_eq!(body["error"]["type"], "cost");
+        assert_eq!(body["error"]["code"], "rate_limit_exceeded");
+        assert_eq!(
+            body["error"]["message"],
+            "Rate limit reached on US dollars per time window. Please try again in 7s."
+        );
+        let anthropic = json(err.body(ApiShape::Anthropic));
+        assert_eq!(anthropic["error"]["type"], "rate_limit_error");
     }
 
     #[test]

@@ -4,7 +4,13 @@
 //!
 //! This is the bridge between the request (record, body, identity) and the request-agnostic
 //! [`crate::ratelimit`] module. The token estimate (tiktoken) is computed only when a token limit
-//! applies, since it is the one cost here that grows with the prompt.
+//! or a cost limit on a priced model applies, since it is the one cost here that grows with the
+//! prompt; both use the same estimate. Cost limits ([`cost`]) count micro-dollars.
+//!
+//! A model the catalog does not price has no cost estimate: cost limits do not apply to its
+//! requests (they pass, and are not charged), since the gateway cannot know what they cost.
+
+pub mod cost;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +19,9 @@ use crate::config::{LocalRateLimit, RateLimitType};
 use crate::errors::GatewayError;
 use crate::expr::Expr;
 use crate::identity::{Identity, KeyLimits};
+use crate::pricing::PriceCatalog;
 use crate::ratelimit::{
-    headers, Admission, BucketKey, BucketSpec, Demand, LimitKind, Limited, RateLimiter,
+    headers, Actual, Admission, BucketKey, BucketSpec, Demand, LimitKind, Limited, RateLimiter,
 };
 use crate::record::RequestRecord;
 
@@ -58,28 +65,44 @@ impl RateLimits {
         &self.limiter
     }
 
-    /// Whether any rule counts tokens (so the tokenizer is worth loading at startup).
+    /// Whether any rule counts tokens, or dollars estimated from tokens (so the tokenizer is
+    /// worth loading at startup).
     pub fn has_token_rules(&self) -> bool {
-        self.rules.iter().any(|r| r.kind == LimitKind::Tokens)
+        self.rules
+            .iter()
+            .any(|r| matches!(r.kind, LimitKind::Tokens | LimitKind::Cost))
+    }
+
+    /// Whether any rule counts dollars (so `admit` needs the price catalog).
+    pub fn has_cost_rules(&self) -> bool {
+        self.rules.iter().any(|r| r.kind == LimitKind::Cost)
     }
 
     /// Checks every limit that applies; on success the admission goes into the record (settled
-    /// when the record is finished). `body` is only tokenized when a token limit applies.
+    /// when the record is finished). `body` is only tokenized when a token limit, or a cost limit
+    /// on a model `catalog` prices, applies. `catalog` is `None` when cost tracking is off.
     pub async fn admit(
         &self,
         record: &mut RequestRecord,
         body: &[u8],
         model: &str,
+        catalog: Option<&PriceCatalog>,
     ) -> Result<(), GatewayError> {
         let mut demands = self.demands(record);
         if demands.is_empty() {
             return Ok(());
         }
-        if demands.iter().any(|d| d.kind == LimitKind::Tokens) {
-            let estimate = crate::tokens::estimate_request_tokens(body, model).max(1);
-            for demand in demands.iter_mut().filter(|d| d.kind == LimitKind::Tokens) {
-                demand.amount = estimate;
-            }
+        estimate(
+            &mut demands,
+            record,
+            Estimating {
+                body,
+                model,
+                catalog,
+            },
+        );
+        if demands.is_empty() {
+            return Ok(());
         }
         match Admission::acquire(&self.limiter, &demands).await {
             Ok(admission) => {
@@ -127,6 +150,41 @@ impl RateLimits {
         }
         demands
     }
+}
+
+/// What a request's estimates are made from.
+struct Estimating<'a> {
+    body: &'a [u8],
+    model: &'a str,
+    catalog: Option<&'a PriceCatalog>,
+}
+
+/// Sets the amount of the token and cost demands from one token estimate of the body; drops the
+/// cost demands of a model without a price (see the module's note).
+fn estimate(demands: &mut Vec<Demand>, record: &RequestRecord, from: Estimating<'_>) {
+    let wants = |kind: LimitKind| demands.iter().any(|d| d.kind == kind);
+    let (tokens, dollars) = (wants(LimitKind::Tokens), wants(LimitKind::Cost));
+    let price = if dollars {
+        cost::estimate_price(from.catalog, record, from.model)
+    } else {
+        None
+    };
+    if !tokens && price.is_none() {
+        demands.retain(|d| d.kind != LimitKind::Cost);
+        return;
+    }
+    let estimate = crate::tokens::estimate_request(from.body, from.model);
+    let token_amount = estimate.total().max(1);
+    let cost_amount = price.map(|price| cost::estimate_micro_usd(price, &estimate));
+    demands.retain_mut(|demand| {
+        match (demand.kind, cost_amount) {
+            (LimitKind::Tokens, _) => demand.amount = token_amount,
+            (LimitKind::Cost, Some(amount)) => demand.amount = amount,
+            (LimitKind::Cost, None) => return false,
+            _ => {}
+        }
+        true
+    });
 }
 
 /// The buckets of a key's own limits, named `key/<id>/<limit>`. Public for the admin API's usage
@@ -189,19 +247,41 @@ fn compile(index: usize, rule: &LocalRateLimit) -> Result<Rule, String> {
                 .map_err(|e| format!("llm.policies.localRateLimit[{index}].key: {e}"))
         })
         .transpose()?;
+    let (kind, capacity, refill) =
+        sizes(rule).map_err(|e| format!("llm.policies.localRateLimit[{index}].{e}"))?;
     Ok(Rule {
-        kind: match rule.kind {
-            RateLimitType::Requests => LimitKind::Requests,
-            RateLimitType::Tokens => LimitKind::Tokens,
-        },
+        kind,
         spec: BucketSpec {
-            capacity: rule.max_tokens,
-            refill: rule.tokens_per_fill.unwrap_or(rule.max_tokens),
+            capacity,
+            refill,
             interval: rule.fill_interval,
         },
         key,
         name: format!("policy/{index}").into(),
     })
+}
+
+/// A rule's kind, bucket size and refill, in the limiter's units (micro-dollars for cost).
+fn sizes(rule: &LocalRateLimit) -> Result<(LimitKind, u64, u64), String> {
+    let kind = match rule.kind {
+        RateLimitType::Requests => LimitKind::Requests,
+        RateLimitType::Tokens => LimitKind::Tokens,
+        RateLimitType::Cost => {
+            let max_usd = rule
+                .max_usd
+                .ok_or("maxUsd: required for type cost (USD per fillInterval)")?;
+            let capacity = cost::micro_usd_exact("maxUsd", max_usd)?;
+            let refill = match rule.usd_per_fill {
+                Some(usd) => cost::micro_usd_exact("usdPerFill", usd)?,
+                None => capacity,
+            };
+            return Ok((LimitKind::Cost, capacity, refill));
+        }
+    };
+    let capacity = rule
+        .max_tokens
+        .ok_or_else(|| format!("maxTokens: required for type {}", rule.kind.name()))?;
+    Ok((kind, capacity, rule.tokens_per_fill.unwrap_or(capacity)))
 }
 
 /// The 429 for a refusal, with `retry-after` and the `x-ratelimit-*` headers.
@@ -214,6 +294,14 @@ fn refusal(limited: &Limited) -> GatewayError {
         limit: limited.kind,
         retry_after_secs,
         headers: map,
+    }
+}
+
+/// What a finished (and priced) request really used, for the true-up of its admission.
+pub fn actual_usage(record: &RequestRecord) -> Actual {
+    Actual {
+        tokens: actual_tokens(record),
+        micro_usd: cost::actual_micro_usd(record),
     }
 }
 
@@ -253,8 +341,10 @@ mod tests {
     fn rule(kind: RateLimitType, key: Option<&str>) -> LocalRateLimit {
         LocalRateLimit {
             kind,
-            max_tokens: 10,
+            max_tokens: Some(10),
             tokens_per_fill: Some(5),
+            max_usd: None,
+            usd_per_fill: None,
             fill_interval: Duration::from_secs(1),
             key: key.map(str::to_owned),
         }

@@ -158,7 +158,15 @@ impl Proxy {
             )));
         }
         self.check_budgets(record).await?;
-        self.limits.admit(record, &body, info.model()).await?;
+        // Cost limits price their estimate; an owned catalog, since the admission may wait.
+        let catalog = self
+            .telemetry
+            .costing()
+            .filter(|_| self.limits.has_cost_rules())
+            .map(|c| arc_swap::Guard::into_inner(c.catalog.current()));
+        self.limits
+            .admit(record, &body, info.model(), catalog.as_deref())
+            .await?;
         let forwarded = self
             .forward(
                 parts,

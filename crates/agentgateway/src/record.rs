@@ -129,15 +129,17 @@ pub struct RequestRecord {
 /// The rate-limit decisions taken for one request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LimitOutcome {
-    /// Kinds of limit that let the request through.
-    pub allowed: [bool; 3],
+    /// Kinds of limit that let the request through, indexed by [`LimitKind`].
+    pub allowed: [bool; 4],
     /// The kind that refused it, if one did.
     pub limited: Option<LimitKind>,
 }
 
 impl LimitOutcome {
     pub fn allow(&mut self, kind: LimitKind) {
-        self.allowed[kind as usize] = true;
+        if let Some(allowed) = self.allowed.get_mut(kind as usize) {
+            *allowed = true;
+        }
     }
 }
 

@@ -95,8 +95,9 @@ impl Telemetry {
         }
     }
 
-    /// Records a finished request: rate-limit true-up, cost, duration, metrics, log line, then
-    /// the spend ledger and budgets.
+    /// Records a finished request: duration, cost, rate-limit true-up, metrics, log line, then
+    /// the spend ledger and budgets. Pricing comes before the true-up, which charges cost limits
+    /// the real cost.
     pub fn finish(&self, mut record: RequestRecord) {
         record.duration = record.start.elapsed();
         let costing = self.costing.get();
@@ -104,7 +105,7 @@ impl Telemetry {
             costing.price(&mut record);
         }
         if let Some(mut admission) = record.admission.0.take() {
-            admission.settle(crate::limits::actual_tokens(&record));
+            admission.settle(crate::limits::actual_usage(&record));
             // Dropping it here gives back its parallel slots, whatever the exit path was.
         }
         let custom: Vec<Arc<str>> = self

@@ -1,4 +1,4 @@
-//! Token estimates for token rate limits, which must be checked before the provider has said
+//! Token estimates for token and cost rate limits, which must be checked before the provider has said
 //! anything: the request's text counted with tiktoken (OpenAI's own tokenizers), plus a small
 //! per-message overhead, plus the output the caller allows (`max_tokens` and friends).
 //!
@@ -40,16 +40,42 @@ const TEXT_FIELDS: [&str; 7] = [
 /// Output limits, first present wins.
 const MAX_OUTPUT_FIELDS: [&str; 3] = ["max_completion_tokens", "max_tokens", "max_output_tokens"];
 
+/// A request's expected tokens, split so that cost limits can price input and output at their
+/// own rates from one tokenization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestEstimate {
+    pub input: u64,
+    /// The output the caller allows, when it set a limit.
+    pub max_output: Option<u64>,
+}
+
+impl RequestEstimate {
+    /// Input plus the output allowance (none when the caller set no limit).
+    pub fn total(&self) -> u64 {
+        self.input.saturating_add(self.max_output.unwrap_or(0))
+    }
+}
+
 /// The tokens a request is expected to use: input estimate plus its output allowance.
 pub fn estimate_request_tokens(body: &[u8], model: &str) -> u64 {
+    estimate_request(body, model).total()
+}
+
+/// The input estimate and the output allowance of a request, from one parse.
+pub fn estimate_request(body: &[u8], model: &str) -> RequestEstimate {
     let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(body) else {
-        return (body.len() as u64).div_ceil(4);
+        return RequestEstimate {
+            input: (body.len() as u64).div_ceil(4),
+            max_output: None,
+        };
     };
     let max_output = MAX_OUTPUT_FIELDS
         .iter()
-        .find_map(|field| request.get(*field).and_then(Value::as_u64))
-        .unwrap_or(0);
-    input_tokens(&request, model).saturating_add(max_output)
+        .find_map(|field| request.get(*field).and_then(Value::as_u64));
+    RequestEstimate {
+        input: input_tokens(&request, model),
+        max_output,
+    }
 }
 
 /// The input alone (what `count_tokens` answers): the request's text and message framing.
@@ -163,6 +189,24 @@ mod tests {
     fn malformed_bodies_fall_back_to_bytes_over_four() {
         assert_eq!(estimate_request_tokens(b"not json at all", "gpt-4o"), 4);
         assert_eq!(estimate_request_tokens(b"", "gpt-4o"), 0);
+    }
+
+    #[test]
+    fn the_estimate_keeps_input_and_output_allowance_apart() {
+        let body = br#"{"model":"gpt-4o","max_completion_tokens":50,"max_tokens":9,"prompt":"hello world"}"#;
+        let estimate = estimate_request(body, "gpt-4o");
+        assert_eq!(
+            estimate,
+            RequestEstimate {
+                input: 2,
+                max_output: Some(50)
+            },
+            "max_completion_tokens wins over max_tokens"
+        );
+        assert_eq!(estimate.total(), 52);
+        let open_ended = estimate_request(br#"{"prompt":"hello world"}"#, "gpt-4o");
+        assert_eq!(open_ended.max_output, None);
+        assert_eq!(open_ended.total(), 2);
     }
 
     #[test]

@@ -238,17 +238,27 @@ impl BudgetPolicy {
 }
 
 /// One token bucket (agentgateway's `localRateLimit` entry), plus our `key`: a CEL expression
-/// whose value picks the bucket, so each user (team, model...) gets its own.
+/// whose value picks the bucket, so each user (team, model...) gets its own, and our `type: cost`,
+/// whose bucket holds US dollars (`maxUsd`, `usdPerFill`) instead of requests or tokens. Which
+/// size fields a type needs is checked in `validate`, so the error can name the missing one.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LocalRateLimit {
     #[serde(rename = "type", default)]
     pub kind: RateLimitType,
-    /// Bucket size: the burst.
-    pub max_tokens: u64,
+    /// Bucket size of `requests` and `tokens` rules: the burst.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
     /// Added every `fillInterval` (default: `maxTokens`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokens_per_fill: Option<u64>,
+    /// Bucket size of a `cost` rule, USD. Parsed from the text as written (`0.10` is exactly a
+    /// dime), never through a float.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_usd: Option<rust_decimal::Decimal>,
+    /// USD added every `fillInterval` (default: `maxUsd`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usd_per_fill: Option<rust_decimal::Decimal>,
     #[serde(with = "duration::required")]
     pub fill_interval: Duration,
     /// CEL: one bucket per distinct value; absent means one bucket shared by every caller.
@@ -262,6 +272,19 @@ pub enum RateLimitType {
     #[default]
     Requests,
     Tokens,
+    /// Ours: US dollars per window, estimated before forwarding and trued up with the real cost.
+    Cost,
+}
+
+impl RateLimitType {
+    /// The value as written in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            RateLimitType::Requests => "requests",
+            RateLimitType::Tokens => "tokens",
+            RateLimitType::Cost => "cost",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

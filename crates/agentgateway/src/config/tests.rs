@@ -106,3 +106,111 @@ fn secrets_are_redacted_in_debug_output() {
         "{dump}"
     );
 }
+
+fn rate_limit(rule: &str) -> Result<Config, String> {
+    let text = format!("llm:\n  policies:\n    localRateLimit:\n    - {rule}\n");
+    Config::from_yaml(&text, &env).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_cost_limit_reads_dollars_exactly() {
+    let config = rate_limit(
+        "{type: cost, maxUsd: 0.10, usdPerFill: 0.000005, fillInterval: 1h, key: 'apiKey.user'}",
+    )
+    .unwrap();
+    let rule = &config.llm.policies.local_rate_limit[0];
+    assert_eq!(rule.kind, RateLimitType::Cost);
+    let max_usd = rule.max_usd.unwrap();
+    assert_eq!(max_usd, rust_decimal::Decimal::new(10, 2));
+    assert_eq!(
+        max_usd.to_string(),
+        "0.10",
+        "the text as written, not a float"
+    );
+    assert_eq!(rule.usd_per_fill, Some(rust_decimal::Decimal::new(5, 6)));
+    assert_eq!(rule.max_tokens, None);
+
+    let quoted = rate_limit("{type: cost, maxUsd: '25', fillInterval: 24h}").unwrap();
+    assert_eq!(
+        quoted.llm.policies.local_rate_limit[0].max_usd,
+        Some(rust_decimal::Decimal::new(25, 0))
+    );
+}
+
+#[test]
+fn rate_limit_sizes_are_checked_per_type() {
+    let cases = [
+        (
+            "{type: cost, fillInterval: 1h}",
+            "[0].maxUsd: required for type cost",
+        ),
+        (
+            "{type: cost, maxUsd: 0, fillInterval: 1h}",
+            "[0].maxUsd: must be greater than 0",
+        ),
+        (
+            "{type: cost, maxUsd: -1, fillInterval: 1h}",
+            "[0].maxUsd: must be greater than 0",
+        ),
+        (
+            "{type: cost, maxUsd: 0.0000001, fillInterval: 1h}",
+            "[0].maxUsd: 0.0000001 has more than 6 decimal places",
+        ),
+        (
+            "{type: cost, maxUsd: 1, usdPerFill: 0, fillInterval: 1h}",
+            "[0].usdPerFill: must be greater than 0",
+        ),
+        (
+            "{type: cost, maxUsd: 1, maxTokens: 5, fillInterval: 1h}",
+            "[0].maxTokens: does not apply to type cost",
+        ),
+        (
+            "{type: cost, maxUsd: 1, tokensPerFill: 5, fillInterval: 1h}",
+            "[0].tokensPerFill: does not apply to type cost",
+        ),
+        (
+            "{type: tokens, fillInterval: 1m}",
+            "[0].maxTokens: required for type tokens",
+        ),
+        (
+            "{fillInterval: 1m}",
+            "[0].maxTokens: required for type requests",
+        ),
+        (
+            "{maxTokens: 0, fillInterval: 1m}",
+            "[0].maxTokens: must be greater than 0",
+        ),
+        (
+            "{type: tokens, maxTokens: 5, maxUsd: 1, fillInterval: 1m}",
+            "[0].maxUsd: only applies to type cost, not tokens",
+        ),
+        (
+            "{type: requests, maxTokens: 5, usdPerFill: 1, fillInterval: 1m}",
+            "[0].usdPerFill: only applies to type cost, not requests",
+        ),
+        ("{type: cost, maxUsd: ten, fillInterval: 1h}", "maxUsd"),
+        ("{type: dollars, maxUsd: 1, fillInterval: 1h}", "dollars"),
+    ];
+    for (rule, needle) in cases {
+        let err = rate_limit(rule).unwrap_err();
+        assert!(
+            err.contains(needle),
+            "{rule}: expected {needle:?} in {err:?}"
+        );
+    }
+}
+
+#[test]
+fn a_cost_limit_dumps_its_dollars_as_written_and_reloads() {
+    let config = rate_limit("{type: cost, maxUsd: 0.10, fillInterval: 1h}").unwrap();
+    let dump = config_dump(&config);
+    let rule = &dump["llm"]["policies"]["localRateLimit"][0];
+    assert_eq!(rule["type"], "cost");
+    assert_eq!(rule["maxUsd"], "0.10", "a string: JSON numbers are floats");
+    assert!(rule.get("maxTokens").is_none(), "{rule}");
+    let reloaded = Config::from_yaml(&dump.to_string(), &env).unwrap();
+    assert_eq!(
+        reloaded.llm.policies.local_rate_limit[0].max_usd,
+        config.llm.policies.local_rate_limit[0].max_usd
+    );
+}

@@ -1,7 +1,7 @@
 //! Checks serde cannot express: values that parse but make no sense together. Each message names
 //! the field path so the user can find it.
 
-use super::{ApiKeyEntry, Config, LocalRateLimit, ModelConfig, ProviderKind};
+use super::{ApiKeyEntry, Config, LocalRateLimit, ModelConfig, ProviderKind, RateLimitType};
 
 pub fn validate(config: &Config) -> Result<(), String> {
     let mut seen = std::collections::HashSet::new();
@@ -130,14 +130,51 @@ pub(crate) fn check_base_url(url: &str) -> Result<http::Uri, String> {
 }
 
 fn validate_rate_limit(limit: &LocalRateLimit) -> Result<(), String> {
-    if limit.max_tokens == 0 {
-        return Err("maxTokens: must be greater than 0".into());
+    if limit.kind == RateLimitType::Cost {
+        validate_cost_sizes(limit)?;
+    } else {
+        validate_count_sizes(limit)?;
+    }
+    if limit.fill_interval.is_zero() {
+        return Err("fillInterval: must be longer than 0".into());
+    }
+    Ok(())
+}
+
+/// `requests` and `tokens` rules count units: `maxTokens`, never dollars.
+fn validate_count_sizes(limit: &LocalRateLimit) -> Result<(), String> {
+    let kind = limit.kind.name();
+    match limit.max_tokens {
+        None => return Err(format!("maxTokens: required for type {kind}")),
+        Some(0) => return Err("maxTokens: must be greater than 0".into()),
+        Some(_) => {}
     }
     if limit.tokens_per_fill == Some(0) {
         return Err("tokensPerFill: must be greater than 0".into());
     }
-    if limit.fill_interval.is_zero() {
-        return Err("fillInterval: must be longer than 0".into());
+    if limit.max_usd.is_some() {
+        return Err(format!("maxUsd: only applies to type cost, not {kind}"));
+    }
+    if limit.usd_per_fill.is_some() {
+        return Err(format!("usdPerFill: only applies to type cost, not {kind}"));
+    }
+    Ok(())
+}
+
+/// `cost` rules count dollars: `maxUsd` (and `usdPerFill`), whole micro-dollars above 0.
+fn validate_cost_sizes(limit: &LocalRateLimit) -> Result<(), String> {
+    if limit.max_tokens.is_some() {
+        return Err("maxTokens: does not apply to type cost (use maxUsd)".into());
+    }
+    if limit.tokens_per_fill.is_some() {
+        return Err("tokensPerFill: does not apply to type cost (use usdPerFill)".into());
+    }
+    let max_usd = limit
+        .max_usd
+        .ok_or("maxUsd: required for type cost (USD per fillInterval)")?;
+    crate::limits::cost::micro_usd_exact("maxUsd", max_usd)?;
+    if let Some(usd) = limit.usd_per_fill {
+        crate::limits::cost::micro_usd_exact("usdPerFill", usd)?;
     }
     Ok(())
 }

@@ -11,7 +11,12 @@ use super::{label, CustomLabels};
 use crate::ratelimit::LimitKind;
 use crate::record::LimitOutcome;
 
-const KINDS: [LimitKind; 3] = [LimitKind::Requests, LimitKind::Tokens, LimitKind::Parallel];
+const KINDS: [LimitKind; 4] = [
+    LimitKind::Requests,
+    LimitKind::Tokens,
+    LimitKind::Parallel,
+    LimitKind::Cost,
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) struct DecisionKey {
@@ -35,7 +40,7 @@ pub(super) fn decision_keys(
 ) -> impl Iterator<Item = DecisionKey> + '_ {
     let allowed = KINDS
         .into_iter()
-        .filter(move |kind| outcome.allowed[*kind as usize])
+        .filter(move |kind| outcome.allowed.get(*kind as usize) == Some(&true))
         .map(|kind| ("allowed", kind));
     let limited = outcome.limited.map(|kind| ("limited", kind));
     allowed.chain(limited).map(|(decision, kind)| DecisionKey {

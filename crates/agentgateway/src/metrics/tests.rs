@@ -317,6 +317,13 @@ fn rate_limit_decisions_carry_the_limit_kind_and_custom_labels() {
     limited.limits.allow(LimitKind::Requests);
     limited.limits.limited = Some(LimitKind::Tokens);
     metrics.record(&limited, &[Arc::from("alice")]);
+    let mut over_budget = chat();
+    over_budget.limits.allow(LimitKind::Requests);
+    over_budget.limits.limited = Some(LimitKind::Cost);
+    metrics.record(&over_budget, &[Arc::from("alice")]);
+    let mut within_budget = chat();
+    within_budget.limits.allow(LimitKind::Cost);
+    metrics.record(&within_budget, &[Arc::from("alice")]);
     metrics.record(&chat(), &[Arc::from("bob")]);
 
     let all = scrape(&metrics);
@@ -330,10 +337,12 @@ fn rate_limit_decisions_carry_the_limit_kind_and_custom_labels() {
     };
     assert_eq!(
         value_with(&all, decisions, &with("allowed", "requests")),
-        2.0
+        3.0
     );
     assert_eq!(value_with(&all, decisions, &with("allowed", "tokens")), 1.0);
     assert_eq!(value_with(&all, decisions, &with("limited", "tokens")), 1.0);
+    assert_eq!(value_with(&all, decisions, &with("allowed", "cost")), 1.0);
+    assert_eq!(value_with(&all, decisions, &with("limited", "cost")), 1.0);
     let for_bob = parse::find(&all, decisions, &[("user_id", "bob")]);
     assert!(
         for_bob.is_empty(),

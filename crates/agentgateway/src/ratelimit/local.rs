@@ -103,7 +103,7 @@ impl LocalLimiter {
                     reset: Duration::ZERO,
                 })
             }
-            LimitKind::Requests | LimitKind::Tokens => {
+            LimitKind::Requests | LimitKind::Tokens | LimitKind::Cost => {
                 let bucket = bucket(&mut shard, demand, now);
                 bucket.take(demand.amount)?;
                 Ok(LimitStatus {
@@ -120,7 +120,7 @@ impl LocalLimiter {
     fn untake(&self, demand: &Demand) {
         match demand.kind {
             LimitKind::Parallel => self.release(&demand.key),
-            LimitKind::Requests | LimitKind::Tokens => {
+            LimitKind::Requests | LimitKind::Tokens | LimitKind::Cost => {
                 let amount = demand.amount.min(demand.spec.capacity);
                 self.adjust(
                     &demand.key,

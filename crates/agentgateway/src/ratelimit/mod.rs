@@ -7,8 +7,9 @@
 //! - A bucket holds at most `capacity` units and regains `refill` units every `interval`,
 //!   continuously (so `capacity=60, refill=60, interval=60s` is 60/min with a burst of 60).
 //! - [`RateLimiter::acquire`] takes every demand or none.
-//! - Token demands are an estimate; [`Admission::settle`] trues them up with the real usage, and
-//!   a bucket may go negative (debt) when a response used more than was estimated.
+//! - Token and cost demands are an estimate; [`Admission::settle`] trues them up with the real
+//!   usage (tokens) or the real price of it (micro-dollars), and a bucket may go negative (debt)
+//!   when a response used more than was estimated.
 //! - Parallel demands hold a slot until the [`Admission`] is dropped, on every exit path.
 
 mod bucket;
@@ -28,6 +29,8 @@ pub enum LimitKind {
     Requests,
     Tokens,
     Parallel,
+    /// US dollars, counted in micro-dollars (`localRateLimit` with `type: cost`).
+    Cost,
 }
 
 impl LimitKind {
@@ -36,6 +39,7 @@ impl LimitKind {
             LimitKind::Requests => "requests",
             LimitKind::Tokens => "tokens",
             LimitKind::Parallel => "parallel",
+            LimitKind::Cost => "cost",
         }
     }
 }
@@ -58,7 +62,8 @@ pub struct Demand {
     pub kind: LimitKind,
     pub key: BucketKey,
     pub spec: BucketSpec,
-    /// Units to take: 1 for requests and parallel, the token estimate for tokens.
+    /// Units to take: 1 for requests and parallel, the token estimate for tokens, the estimated
+    /// price in micro-dollars for cost.
     pub amount: u64,
 }
 
@@ -105,12 +110,28 @@ pub trait RateLimiter: Send + Sync {
     ) -> BoxFuture<'a, LimitStatus>;
 }
 
-/// What an admitted request holds until it ends: its token reservations (for the true-up) and
-/// its parallel slots (released on drop, whatever the exit path).
+/// What a finished request really used, for [`Admission::settle`]. `None` keeps that kind's
+/// reservations as they are (the outcome is unknown).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Actual {
+    pub tokens: Option<u64>,
+    /// The real price, in micro-dollars.
+    pub micro_usd: Option<u64>,
+}
+
+/// A reservation to true up: the bucket, and the units taken from it.
+struct Reserved {
+    kind: LimitKind,
+    key: BucketKey,
+    spec: BucketSpec,
+    taken: u64,
+}
+
+/// What an admitted request holds until it ends: its token and cost reservations (for the
+/// true-up) and its parallel slots (released on drop, whatever the exit path).
 pub struct Admission {
     limiter: Option<Arc<dyn RateLimiter>>,
-    /// Token buckets and the units taken from each.
-    reserved: Vec<(BucketKey, BucketSpec, u64)>,
+    reserved: Vec<Reserved>,
     slots: Vec<BucketKey>,
     statuses: Vec<LimitStatus>,
     settled: bool,
@@ -143,11 +164,12 @@ impl Admission {
         };
         for demand in demands {
             match demand.kind {
-                LimitKind::Tokens => admission.reserved.push((
-                    demand.key.clone(),
-                    demand.spec,
-                    demand.amount.min(demand.spec.capacity),
-                )),
+                LimitKind::Tokens | LimitKind::Cost => admission.reserved.push(Reserved {
+                    kind: demand.kind,
+                    key: demand.key.clone(),
+                    spec: demand.spec,
+                    taken: demand.amount.min(demand.spec.capacity),
+                }),
                 LimitKind::Parallel => admission.slots.push(demand.key.clone()),
                 LimitKind::Requests => {}
             }
@@ -160,21 +182,29 @@ impl Admission {
         &self.statuses
     }
 
-    /// The true-up: `Some(actual)` replaces every token reservation by the tokens really used;
-    /// `None` keeps the reservations as they are. Idempotent: only the first call has an effect.
-    pub fn settle(&mut self, actual_tokens: Option<u64>) {
+    /// The true-up: each token reservation is replaced by `actual.tokens` and each cost
+    /// reservation by `actual.micro_usd`; a `None` keeps that kind's reservations as they are.
+    /// Idempotent: only the first call has an effect.
+    pub fn settle(&mut self, actual: Actual) {
         if std::mem::replace(&mut self.settled, true) {
             return;
         }
-        let (Some(limiter), Some(actual)) = (&self.limiter, actual_tokens) else {
+        let Some(limiter) = &self.limiter else {
             return;
         };
-        let actual = i64::try_from(actual).unwrap_or(i64::MAX);
-        for (key, spec, taken) in &self.reserved {
-            let taken = i64::try_from(*taken).unwrap_or(i64::MAX);
-            let delta = taken.saturating_sub(actual);
+        for reserved in &self.reserved {
+            let used = match reserved.kind {
+                LimitKind::Cost => actual.micro_usd,
+                _ => actual.tokens,
+            };
+            let Some(used) = used else {
+                continue;
+            };
+            let used = i64::try_from(used).unwrap_or(i64::MAX);
+            let taken = i64::try_from(reserved.taken).unwrap_or(i64::MAX);
+            let delta = taken.saturating_sub(used);
             if delta != 0 {
-                limiter.adjust(key, *spec, delta);
+                limiter.adjust(&reserved.key, reserved.spec, delta);
             }
         }
     }

@@ -40,6 +40,14 @@ fn acquire(limiter: &Arc<dyn RateLimiter>, demands: &[Demand]) -> Result<Admissi
         .expect("local limiter is synchronous")
 }
 
+/// What a request that used `n` tokens and no known cost settles with.
+fn tokens(n: u64) -> Actual {
+    Actual {
+        tokens: Some(n),
+        micro_usd: None,
+    }
+}
+
 fn remaining(limiter: &Arc<dyn RateLimiter>, d: &Demand) -> u64 {
     limiter
         .status(d.kind, &d.key, d.spec)
@@ -116,13 +124,13 @@ fn settle_refunds_unused_tokens_and_charges_debt_for_more() {
     let tpm = demand(LimitKind::Tokens, "t", spec(100, 100, 60), 50);
     let mut admission = acquire(&limiter, std::slice::from_ref(&tpm)).unwrap();
     assert_eq!(remaining(&limiter, &tpm), 50);
-    admission.settle(Some(20));
+    admission.settle(tokens(20));
     assert_eq!(
         remaining(&limiter, &tpm),
         80,
         "30 of the estimate came back"
     );
-    admission.settle(Some(0));
+    admission.settle(tokens(0));
     assert_eq!(
         remaining(&limiter, &tpm),
         80,
@@ -130,7 +138,7 @@ fn settle_refunds_unused_tokens_and_charges_debt_for_more() {
     );
 
     let mut big = acquire(&limiter, std::slice::from_ref(&tpm)).unwrap();
-    big.settle(Some(200));
+    big.settle(tokens(200));
     assert_eq!(remaining(&limiter, &tpm), 0, "in debt: 80 - 200 = -120");
     let refused = acquire(&limiter, std::slice::from_ref(&tpm)).err().unwrap();
     // From -120 to the 50 demanded is 170 tokens at 100/min.
@@ -144,8 +152,45 @@ fn settle_without_usage_keeps_the_reservation() {
     let (_, _, limiter) = setup();
     let tpm = demand(LimitKind::Tokens, "t", spec(100, 100, 60), 30);
     let mut admission = acquire(&limiter, std::slice::from_ref(&tpm)).unwrap();
-    admission.settle(None);
+    admission.settle(Actual::default());
     assert_eq!(remaining(&limiter, &tpm), 70);
+}
+
+#[test]
+fn cost_reservations_settle_with_the_real_cost_and_token_ones_with_the_tokens() {
+    let (_, _, limiter) = setup();
+    let tpm = demand(LimitKind::Tokens, "t", spec(1000, 1000, 60), 300);
+    // $0.00005 a minute, in micro-dollars; the request was estimated at $0.00004.
+    let usd = demand(LimitKind::Cost, "c", spec(50, 50, 60), 40);
+    let both = [tpm.clone(), usd.clone()];
+    let mut admission = acquire(&limiter, &both).unwrap();
+    assert_eq!(remaining(&limiter, &usd), 10);
+    admission.settle(Actual {
+        tokens: Some(18),
+        micro_usd: Some(6),
+    });
+    assert_eq!(remaining(&limiter, &tpm), 982);
+    assert_eq!(
+        remaining(&limiter, &usd),
+        44,
+        "34 of the 40 estimated came back"
+    );
+
+    let mut unknown_cost = acquire(&limiter, std::slice::from_ref(&usd)).unwrap();
+    unknown_cost.settle(tokens(18));
+    assert_eq!(
+        remaining(&limiter, &usd),
+        4,
+        "no real cost: the estimate stays"
+    );
+
+    let refused = acquire(&limiter, std::slice::from_ref(&usd)).err().unwrap();
+    assert_eq!(refused.kind, LimitKind::Cost);
+    assert_eq!(
+        refused.retry_after,
+        Duration::from_millis(43_200),
+        "36 micro-dollars at 50 a minute"
+    );
 }
 
 #[test]
@@ -157,7 +202,7 @@ fn parallel_slots_are_released_on_drop_even_unsettled() {
     assert!(acquire(&limiter, std::slice::from_ref(&slot)).is_err());
     drop(a); // the client-disconnect path: no settle at all
     let c = acquire(&limiter, std::slice::from_ref(&slot)).unwrap();
-    b.settle(Some(10));
+    b.settle(tokens(10));
     drop(b);
     drop(c);
     assert_eq!(remaining(&limiter, &slot), 2);
