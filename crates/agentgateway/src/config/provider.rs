@@ -170,4 +170,13 @@ mod tests {
         assert_eq!(groq.default_base_url(), "https://api.groq.com/openai/v1");
         assert!(serde_json::from_str::<ProviderKind>("\"nope\"").is_err());
     }
+
+    /// The price catalog accepts entries only under known provider names: a new preset must be
+    /// priceable too.
+    #[test]
+    fn every_preset_can_be_priced() {
+        for (_, system, _) in PRESETS {
+            assert!(crate::pricing::PROVIDERS.contains(&system), "{system}");
+        }
+    }
 }

@@ -214,3 +214,23 @@ fn a_cost_limit_dumps_its_dollars_as_written_and_reloads() {
         config.llm.policies.local_rate_limit[0].max_usd
     );
 }
+
+#[test]
+fn budgets_must_be_positive_and_distinct() {
+    let with = |budgets: &str| {
+        let yaml = format!(
+            "llm:\n  policies:\n    budgets:\n      users:\n        alice: {budgets}\n  models: []\n"
+        );
+        Config::from_yaml(&yaml, &|_| None)
+    };
+    assert!(with("[{usd: 1, window: 1d}, {usd: 10, window: month}]").is_ok());
+    let zero = with("[{usd: 0, window: 1d}]").unwrap_err().to_string();
+    assert!(
+        zero.contains("llm.policies.budgets.users.alice[0].usd"),
+        "{zero}"
+    );
+    let twice = with("[{usd: 1, window: 1d}, {usd: 2, window: 1d}]")
+        .unwrap_err()
+        .to_string();
+    assert!(twice.contains("alice[1].window"), "{twice}");
+}

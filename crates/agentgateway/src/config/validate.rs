@@ -17,6 +17,15 @@ pub fn validate(config: &Config) -> Result<(), String> {
     if let Some(policy) = &config.llm.policies.api_key {
         for (i, key) in policy.keys.iter().enumerate() {
             validate_key(key).map_err(|e| format!("llm.policies.apiKey.keys[{i}].{e}"))?;
+            validate_budgets(&key.budgets)
+                .map_err(|e| format!("llm.policies.apiKey.keys[{i}].budgets{e}"))?;
+        }
+    }
+    let budgets = &config.llm.policies.budgets;
+    for (scope, map) in [("users", &budgets.users), ("teams", &budgets.teams)] {
+        for (name, specs) in map {
+            validate_budgets(specs)
+                .map_err(|e| format!("llm.policies.budgets.{scope}.{name}{e}"))?;
         }
     }
     for (i, limit) in config.llm.policies.local_rate_limit.iter().enumerate() {
@@ -127,6 +136,25 @@ pub(crate) fn check_base_url(url: &str) -> Result<http::Uri, String> {
         return Err(format!("{url:?} must not have a query string"));
     }
     Ok(uri)
+}
+
+/// A budget is a positive amount; two budgets over the same window would be one too many.
+fn validate_budgets(specs: &[crate::budget::BudgetSpec]) -> Result<(), String> {
+    for (i, spec) in specs.iter().enumerate() {
+        if spec.usd <= rust_decimal::Decimal::ZERO {
+            return Err(format!("[{i}].usd: must be greater than 0"));
+        }
+        if specs[..i]
+            .iter()
+            .any(|s| s.window == spec.window && s.soft == spec.soft)
+        {
+            return Err(format!(
+                "[{i}].window: a second budget over {}",
+                spec.window
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn validate_rate_limit(limit: &LocalRateLimit) -> Result<(), String> {
