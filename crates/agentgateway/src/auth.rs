@@ -20,6 +20,13 @@ use crate::identity::ModelPatterns;
 /// SHA-256 of a presented or configured key.
 pub type KeyDigest = [u8; 32];
 
+/// A static key's id: `static-` + the first 12 hex digits of its digest. It names the key's
+/// rate-limit buckets, spend rows and budgets, so it must not move when the config's key list is
+/// reordered; 48 bits of a hash of a high-entropy secret reveal nothing about it.
+pub fn static_id(digest: &KeyDigest) -> String {
+    format!("static-{}", hex::encode(&digest[..6]))
+}
+
 pub fn digest(key: &str) -> KeyDigest {
     Sha256::digest(key.as_bytes()).into()
 }
@@ -64,7 +71,7 @@ impl StaticKeys {
                 .transpose()
                 .map_err(|e| format!("llm.policies.apiKey.keys[{i}].allowedModels{e}"))?;
             let identity = Identity {
-                id: format!("static-{i}").into(),
+                id: static_id(&digest).into(),
                 name: name.map(Into::into),
                 user: text("user"),
                 team: text("team"),
@@ -226,7 +233,8 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(alice.metadata["user"], "alice");
-        assert_eq!(alice.id.as_ref(), "static-0");
+        assert_eq!(alice.id.as_ref(), static_id(&digest("sk-alice")));
+        assert!(alice.id.starts_with("static-") && alice.id.len() == 19);
         let bob = auth
             .authenticate(&headers("x-api-key", "sk-bob"))
             .unwrap()
@@ -281,7 +289,7 @@ mod tests {
         let alice = headers("authorization", "Bearer sk-alice");
         assert_eq!(
             auth.authenticate(&alice).unwrap().unwrap().id.as_ref(),
-            "static-0"
+            static_id(&digest("sk-alice"))
         );
 
         let expired = Identity {

@@ -14,7 +14,7 @@ use crate::ratelimit::Demand;
 /// The authenticated caller. Never holds the key itself, only facts about it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Identity {
-    /// Stable id of the key, e.g. `static-0` or `key_3f9a...`: the per-key limits' bucket name.
+    /// Stable id of the key, e.g. `static-1a2b3c4d5e6f` or `key_3f9a...`: the per-key limits' bucket name.
     pub id: Arc<str>,
     pub name: Option<Arc<str>>,
     pub user: Option<Arc<str>>,

@@ -152,7 +152,9 @@ async fn cost_metric_equals_the_logged_costs_and_unpriced_is_counted() {
     let logged = logged_cost(&lines);
     assert_eq!(logged, usd("0.000005625") * Decimal::TWO + usd("0.0002757"));
     let m = gw.metrics().await;
-    let metric = m.sum(COST, &[("user_id", "bob")]);
+    // As with tokens, input and output together are the total; the rest are subsets.
+    let metric = m.sum(COST, &[("user_id", "bob"), ("gen_ai_token_type", "input")])
+        + m.sum(COST, &[("user_id", "bob"), ("gen_ai_token_type", "output")]);
     assert!((metric - 0.00028695).abs() < 1e-12, "{metric}");
     let cached = m.sum(
         COST,

@@ -152,7 +152,12 @@ impl Budgets {
             }
             if spec.soft {
                 verdict.soft_exceeded.push(status);
-            } else if verdict.refused.is_none() {
+            } else if verdict
+                .refused
+                .as_ref()
+                .is_none_or(|refused| status.resets_at > refused.resets_at)
+            {
+                // The caller may come back only when every spent budget has reset.
                 verdict.refused = Some(status);
             }
         }

@@ -120,3 +120,18 @@ fn specs_parse_from_config() {
     assert!(!spec.soft);
     assert!(serde_yaml_ng::from_str::<BudgetSpec>("{usd: 1, window: 1d, typo: 1}").is_err());
 }
+
+#[tokio::test]
+async fn the_refusal_names_the_budget_that_resets_last() {
+    let clock = Arc::new(ManualWallClock::new(NOON));
+    let seed = [
+        (Scope::Key("k1".into()), "1"),
+        (Scope::User("alice".into()), "1"),
+    ];
+    let b = budgets(&seed, clock);
+    // Key: spent for this hour; user: spent for the day.
+    let alice = identity("k1", "alice", vec![spec("0.5", Window::Hour, false)]);
+    let refused = b.check(&alice).await.unwrap().refused.unwrap();
+    assert_eq!(refused.window, Window::Day);
+    assert_eq!(refused.resets_at, NOON + 12 * 3600);
+}

@@ -1,6 +1,8 @@
 //! The money metrics: `agentgateway_gen_ai_client_cost_usd_total{gen_ai_token_type, G}` (what
-//! each request cost, split by token type — the parts are disjoint, so summing over
-//! `gen_ai_token_type` gives the total), `agentgateway_gen_ai_client_unpriced_total{G}` (requests
+//! each request cost, by token type with the token histogram's meaning: `input` includes the
+//! cached input's cost and `output` the reasoning's, `input_cache_read`, `input_cache_write` and
+//! `output_reasoning` are subsets, so `input + output` is the total, as the seed's token query
+//! sums it), `agentgateway_gen_ai_client_unpriced_total{G}` (requests
 //! whose model has no price: never silently $0), and the budget gauges
 //! `agentgateway_budget_remaining_usd{scope, name, window}` and
 //! `agentgateway_budget_soft_exceeded_total{scope, name, window}`.
@@ -84,7 +86,17 @@ impl CostMetrics {
                 self.unpriced.get_or_create(&GenAiKey(labels.clone())).inc();
             }
             CostOutcome::Priced(cost) => {
-                for (token_type, amount) in cost.parts() {
+                let parts = [
+                    (
+                        "input",
+                        cost.input + cost.input_cache_read + cost.input_cache_write,
+                    ),
+                    ("input_cache_read", cost.input_cache_read),
+                    ("input_cache_write", cost.input_cache_write),
+                    ("output", cost.output + cost.output_reasoning),
+                    ("output_reasoning", cost.output_reasoning),
+                ];
+                for (token_type, amount) in parts.into_iter().filter(|(_, a)| !a.is_zero()) {
                     let key = TokenKey {
                         token_type,
                         labels: labels.clone(),

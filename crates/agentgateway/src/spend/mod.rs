@@ -36,7 +36,8 @@ use rust_decimal::Decimal;
 pub use ledger::Ledger;
 
 /// Who and what a cost is booked to. Empty strings for an unknown user or team; `key_id` is the
-/// dynamic key's id, the static key's name, or `""` for unauthenticated traffic. Never a secret.
+/// key's id (`key_...`, or `static-<digest prefix>` for config keys), or `""` for unauthenticated
+/// traffic. Never a secret.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SpendKey {
     pub key_id: Arc<str>,

@@ -35,14 +35,21 @@ const SCHEMA: [&str; 1] = ["CREATE TABLE IF NOT EXISTS spend_hourly (
     PRIMARY KEY (hour_start, key_id, user_name, team, provider, model)
 )"];
 
+/// Adds a bucket to its row. Every sum saturates at i64::MAX: one absurd usage number (a buggy
+/// upstream) must pin its own row at the maximum, not fail every later flush (an overflowing
+/// SQLite sum turns into a float, which the CHECKs refuse).
 const UPSERT: &str = "INSERT INTO spend_hourly (hour_start, key_id, user_name, team, provider, \
     model, requests, input_tokens, output_tokens, cost_pico) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
     ON CONFLICT (hour_start, key_id, user_name, team, provider, model) DO UPDATE SET \
-    requests = spend_hourly.requests + excluded.requests, \
-    input_tokens = spend_hourly.input_tokens + excluded.input_tokens, \
-    output_tokens = spend_hourly.output_tokens + excluded.output_tokens, \
-    cost_pico = spend_hourly.cost_pico + excluded.cost_pico";
+    requests = CASE WHEN spend_hourly.requests > 9223372036854775807 - excluded.requests \
+        THEN 9223372036854775807 ELSE spend_hourly.requests + excluded.requests END, \
+    input_tokens = CASE WHEN spend_hourly.input_tokens > 9223372036854775807 - excluded.input_tokens \
+        THEN 9223372036854775807 ELSE spend_hourly.input_tokens + excluded.input_tokens END, \
+    output_tokens = CASE WHEN spend_hourly.output_tokens > 9223372036854775807 - excluded.output_tokens \
+        THEN 9223372036854775807 ELSE spend_hourly.output_tokens + excluded.output_tokens END, \
+    cost_pico = CASE WHEN spend_hourly.cost_pico > 9223372036854775807 - excluded.cost_pico \
+        THEN 9223372036854775807 ELSE spend_hourly.cost_pico + excluded.cost_pico END";
 
 /// Creates the table if it is missing.
 pub async fn create_schema(pool: &SqlitePool) -> Result<(), sqlx::Error> {
