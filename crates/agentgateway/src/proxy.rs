@@ -18,7 +18,7 @@ use agentgateway_wire::{
 };
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{Method, Response, StatusCode};
+use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
@@ -31,6 +31,10 @@ use crate::routing::{Route, Router};
 use crate::telemetry::{PendingRecord, Telemetry};
 use crate::translation::{self, Plan, StreamTranslation};
 use crate::upstream::{self, CallerCredential, HttpClient};
+
+mod request;
+
+use request::{classify, read_body, request_id};
 
 const REQUEST_ID: &str = "x-request-id";
 /// What a non-streamed answer cost, in USD (`config.costHeader`).
@@ -535,106 +539,4 @@ fn is_event_stream(response: &Response<Incoming>) -> bool {
             let ct = ct.as_bytes();
             ct.len() >= 17 && ct[..17].eq_ignore_ascii_case(b"text/event-stream")
         })
-}
-
-/// Maps a path (with or without `/v1`) and method to what it asks for.
-fn classify(method: &Method, path: &str) -> Result<Endpoint, GatewayError> {
-    let trimmed = path
-        .strip_prefix("/v1")
-        .filter(|p| p.starts_with('/'))
-        .unwrap_or(path);
-    let (endpoint, allowed) = match trimmed.trim_end_matches('/') {
-        "/chat/completions" => (Endpoint::Llm(Operation::ChatCompletions), Method::POST),
-        "/responses" => (Endpoint::Llm(Operation::Responses), Method::POST),
-        "/completions" => (Endpoint::Llm(Operation::Completions), Method::POST),
-        "/embeddings" => (Endpoint::Llm(Operation::Embeddings), Method::POST),
-        "/messages" => (Endpoint::Llm(Operation::Messages), Method::POST),
-        "/messages/count_tokens" => (Endpoint::Llm(Operation::CountTokens), Method::POST),
-        "/models" => (Endpoint::ListModels, Method::GET),
-        _ => return Err(GatewayError::PathNotFound(path.to_owned())),
-    };
-    if *method != allowed {
-        return Err(GatewayError::MethodNotAllowed(method.clone()));
-    }
-    Ok(endpoint)
-}
-
-/// Reads the whole request body (the model is inside it), refusing more than `limit` bytes.
-async fn read_body(
-    headers: &http::HeaderMap,
-    body: Incoming,
-    limit: usize,
-) -> Result<Bytes, GatewayError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(GatewayError::BodyTooLarge { limit });
-    }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(GatewayError::BodyTooLarge { limit })
-        }
-        Err(e) => Err(GatewayError::InvalidRequest(format!(
-            "could not read the request body: {e}"
-        ))),
-    }
-}
-
-/// The caller's request id when it is a sane one, else a fresh UUID.
-fn request_id(headers: &http::HeaderMap) -> HeaderValue {
-    let callers = headers.get(REQUEST_ID).filter(|v| {
-        let id = v.as_bytes();
-        !id.is_empty() && id.len() <= 128 && id.iter().all(u8::is_ascii_graphic)
-    });
-    match callers {
-        Some(id) => id.clone(),
-        None => {
-            let mut buffer = uuid::Uuid::encode_buffer();
-            let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
-            HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("unknown"))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_with_and_without_v1() {
-        let post = Method::POST;
-        assert_eq!(
-            classify(&post, "/v1/chat/completions"),
-            Ok(Endpoint::Llm(Operation::ChatCompletions))
-        );
-        assert_eq!(
-            classify(&post, "/chat/completions"),
-            Ok(Endpoint::Llm(Operation::ChatCompletions))
-        );
-        assert_eq!(
-            classify(&post, "/v1/embeddings"),
-            Ok(Endpoint::Llm(Operation::Embeddings))
-        );
-        assert_eq!(classify(&Method::GET, "/models"), Ok(Endpoint::ListModels));
-        assert_eq!(
-            classify(&post, "/v1/messages"),
-            Ok(Endpoint::Llm(Operation::Messages))
-        );
-        assert_eq!(
-            classify(&post, "/messages/count_tokens"),
-            Ok(Endpoint::Llm(Operation::CountTokens))
-        );
-        assert_eq!(
-            classify(&post, "/v1/nope"),
-            Err(GatewayError::PathNotFound("/v1/nope".into()))
-        );
-        assert_eq!(
-            classify(&Method::GET, "/v1/chat/completions"),
-            Err(GatewayError::MethodNotAllowed(Method::GET))
-        );
-        assert!(classify(&post, "/v1x/chat/completions").is_err());
-    }
 }
