@@ -35,6 +35,20 @@ use crate::identity::{KeyLimits, ModelPatterns};
 /// The schema this code reads and writes. A newer database is refused rather than misread.
 pub const SCHEMA_VERSION: i64 = 2;
 
+/// How many times an open that found the database busy is tried again.
+const OPEN_ATTEMPTS: u32 = 8;
+
+/// SQLite's `SQLITE_BUSY` ("database is locked"), in any of its extended forms.
+fn is_busy(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<i64>().ok())
+            .is_some_and(|code| code & 0xff == 5),
+        _ => false,
+    }
+}
+
 /// How long a write waits for another process holding the database's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -135,6 +149,22 @@ impl KeyStore {
 
     /// Opens `db` (a file path or a `sqlite:` URL), creating the file and schema if needed.
     pub async fn open(db: &str) -> Result<KeyStore, StoreError> {
+        // Processes starting together on one file can see SQLITE_BUSY without the busy timeout
+        // helping (switching a new file to WAL, or a read lock upgraded to a write): such an
+        // open is simply tried again, as the work it does is idempotent.
+        let mut attempt = 0;
+        loop {
+            match Self::open_once(db).await {
+                Err(StoreError::Database(e)) if is_busy(&e) && attempt < OPEN_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(25 * u64::from(attempt))).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn open_once(db: &str) -> Result<KeyStore, StoreError> {
         let options = if db.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(db)?
         } else {
