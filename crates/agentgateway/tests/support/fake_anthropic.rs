@@ -22,31 +22,23 @@
 //! the official SDK script, `tests/sdk/anthropic_client.py`.
 
 use std::borrow::Cow;
-use std::convert::Infallible;
-use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::combinators::BoxBody;
+use http::{HeaderValue, Method, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::{JoinHandle, JoinSet};
 
 use super::sse_stream::{sse_response, StreamPlan};
 
 pub use super::fake_anthropic_bodies::*;
-pub use super::fake_openai::{RecordedRequest, SCENARIO_HEADER};
+pub use super::fake_openai::SCENARIO_HEADER;
+pub use super::fake_server::RecordedRequest;
+use super::fake_server::{Body, FakeServer};
 
 /// Anthropic's request id header, on every response.
 pub const REQUEST_ID: &str = "req_fake0001";
@@ -56,28 +48,22 @@ pub const ORGANIZATION_ID: &str = "4a1d0000-0000-4000-8000-000000000001";
 /// Gap between events in `slow-stream`.
 pub const SLOW_GAP: Duration = Duration::from_millis(300);
 
-type Body = BoxBody<Bytes, io::Error>;
-type Log = Arc<Mutex<Vec<RecordedRequest>>>;
-
 // === impl FakeAnthropic ===
 
 /// A running fake; the server stops (and drops its open connections) when this is dropped.
 pub struct FakeAnthropic {
     pub addr: SocketAddr,
-    log: Log,
-    server: JoinHandle<()>,
+    server: FakeServer,
 }
 
 impl FakeAnthropic {
     /// Binds 127.0.0.1:0, serves HTTP/1.1 and h2c (hyper_util auto builder) in a spawned task.
     pub async fn start() -> FakeAnthropic {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake Anthropic listener");
-        let addr = listener.local_addr().expect("fake Anthropic local addr");
-        let log = Log::default();
-        let server = tokio::spawn(accept_loop(listener, log.clone()));
-        FakeAnthropic { addr, log, server }
+        let server = FakeServer::start(|req: RecordedRequest| async move { answer(&req) }).await;
+        FakeAnthropic {
+            addr: server.addr,
+            server,
+        }
     }
 
     /// "http://127.0.0.1:PORT/v1", the provider's `baseUrl` (the gateway appends `/messages`).
@@ -87,23 +73,11 @@ impl FakeAnthropic {
 
     /// Every request received so far, in order (refused ones included).
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.log
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.server.requests()
     }
 
     pub fn request_count(&self) -> usize {
-        self.log
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
-}
-
-impl Drop for FakeAnthropic {
-    fn drop(&mut self) {
-        self.server.abort();
+        self.server.request_count()
     }
 }
 
@@ -136,52 +110,16 @@ pub fn python_with_anthropic_sdk() -> Option<PathBuf> {
 
 // === server ===
 
-async fn accept_loop(listener: TcpListener, log: Log) {
-    // Connections live in this set so that aborting the server task also closes them.
-    let mut connections = JoinSet::new();
-    while let Ok((stream, _)) = listener.accept().await {
-        while connections.try_join_next().is_some() {}
-        connections.spawn(serve_connection(stream, log.clone()));
-    }
-}
-
-async fn serve_connection(stream: TcpStream, log: Log) {
-    // Streaming tests check that each event arrives promptly; Nagle would batch them.
-    let _ = stream.set_nodelay(true);
-    let service = service_fn(move |req| handle(req, log.clone()));
-    // Errors here are client disconnects or the deliberate `cut-stream` abort.
-    let _ = auto::Builder::new(TokioExecutor::new())
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
-}
-
-async fn handle(req: Request<Incoming>, log: Log) -> Result<Response<Body>, Infallible> {
-    let (parts, body) = req.into_parts();
-    let body = match body.collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => Bytes::new(),
-    };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
-    let recorded = RecordedRequest {
-        method: parts.method,
-        path,
-        headers: parts.headers,
-        body,
-    };
-    log.lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(recorded.clone());
-    let mut response = respond(&recorded, parts.uri.path());
+/// Every answer carries Anthropic's request id and organisation headers.
+fn answer(req: &RecordedRequest) -> Response<Body> {
+    let mut response = respond(req, req.route());
     let headers = response.headers_mut();
     headers.insert("request-id", HeaderValue::from_static(REQUEST_ID));
     headers.insert(
         "anthropic-organization-id",
         HeaderValue::from_static(ORGANIZATION_ID),
     );
-    Ok(response)
+    response
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

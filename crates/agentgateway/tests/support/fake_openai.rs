@@ -12,23 +12,15 @@
 //! `stream-error`, `slow-stream` (chat and Responses streams), `usage-every-chunk` and
 //! `echo-headers` (chat), `slow-headers` (2 s before headers), `hang` (never answers).
 
-use std::convert::Infallible;
-use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::combinators::BoxBody;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::{JoinHandle, JoinSet};
 
+pub use super::fake_server::RecordedRequest;
+use super::fake_server::{Body, FakeServer};
 use super::sse_stream::{sse_response, StreamPlan};
 
 /// Appended to the request model in chat and Responses answers, as OpenAI resolves an alias to a
@@ -55,28 +47,26 @@ const DONE: &str = "data: [DONE]\n\n";
 /// Gap between events in `slow-stream`.
 const SLOW_GAP: Duration = Duration::from_millis(300);
 
-type Body = BoxBody<Bytes, io::Error>;
-type Log = Arc<Mutex<Vec<RecordedRequest>>>;
-
 // === impl FakeOpenAi ===
 
 /// A running fake; the server stops (and drops its open connections) when this is dropped.
 pub struct FakeOpenAi {
     pub addr: SocketAddr,
-    log: Log,
-    server: JoinHandle<()>,
+    server: FakeServer,
 }
 
 impl FakeOpenAi {
     /// Binds 127.0.0.1:0, serves HTTP/1.1 and h2c (hyper_util auto builder) in a spawned task.
     pub async fn start() -> FakeOpenAi {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake OpenAI listener");
-        let addr = listener.local_addr().expect("fake OpenAI local addr");
-        let log = Log::default();
-        let server = tokio::spawn(accept_loop(listener, log.clone()));
-        FakeOpenAi { addr, log, server }
+        let server = FakeServer::start(|req: RecordedRequest| async move {
+            let path = req.route().to_owned();
+            respond(&req, &path).await
+        })
+        .await;
+        FakeOpenAi {
+            addr: server.addr,
+            server,
+        }
     }
 
     /// "http://127.0.0.1:PORT/v1"
@@ -86,87 +76,13 @@ impl FakeOpenAi {
 
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.log.lock().expect("request log poisoned").clone()
+        self.server.requests()
     }
 
     /// Number of requests received.
     pub fn request_count(&self) -> usize {
-        self.log.lock().expect("request log poisoned").len()
+        self.server.request_count()
     }
-}
-
-impl Drop for FakeOpenAi {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-/// One request as the fake saw it, recorded before it was answered.
-#[derive(Clone, Debug)]
-pub struct RecordedRequest {
-    pub method: Method,
-    /// Path and query, e.g. `/v1/chat/completions?x=1`.
-    pub path: String,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-// === impl RecordedRequest ===
-
-impl RecordedRequest {
-    /// The body parsed as JSON; panics if it is not JSON, since every OpenAI request body is.
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).expect("recorded request body is JSON")
-    }
-
-    /// A header's value as text, if present and visible ASCII.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-// === server ===
-
-async fn accept_loop(listener: TcpListener, log: Log) {
-    // Connections live in this set so that aborting the server task also closes them; a test
-    // that drops the fake mid-stream then sees the upstream go away.
-    let mut connections = JoinSet::new();
-    while let Ok((stream, _)) = listener.accept().await {
-        while connections.try_join_next().is_some() {}
-        connections.spawn(serve_connection(stream, log.clone()));
-    }
-}
-
-async fn serve_connection(stream: TcpStream, log: Log) {
-    // Streaming tests check that each event reaches the client promptly; Nagle would batch them.
-    let _ = stream.set_nodelay(true);
-    let service = service_fn(move |req| handle(req, log.clone()));
-    // Errors here are client disconnects or the deliberate `cut-stream` abort: nothing to report.
-    let _ = auto::Builder::new(TokioExecutor::new())
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
-}
-
-async fn handle(req: Request<Incoming>, log: Log) -> Result<Response<Body>, Infallible> {
-    let (parts, body) = req.into_parts();
-    let body = match body.collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => Bytes::new(),
-    };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
-    let recorded = RecordedRequest {
-        method: parts.method,
-        path,
-        headers: parts.headers,
-        body,
-    };
-    log.lock()
-        .expect("request log poisoned")
-        .push(recorded.clone());
-    Ok(respond(&recorded, parts.uri.path()).await)
 }
 
 async fn respond(req: &RecordedRequest, path: &str) -> Response<Body> {

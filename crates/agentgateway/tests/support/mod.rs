@@ -8,6 +8,7 @@
 pub mod fake_anthropic;
 pub mod fake_anthropic_bodies;
 pub mod fake_openai;
+pub mod fake_server;
 pub mod gateway;
 pub mod prometheus;
 pub mod sse_stream;
