@@ -247,21 +247,6 @@ fn scalar_values_at_chunk_ends() {
     }
 }
 
-fn anthropic_usage(
-    input: u64,
-    output: u64,
-    cache_read: Option<u64>,
-    cache_write: Option<u64>,
-) -> Usage {
-    Usage {
-        input_tokens: Some(input),
-        output_tokens: Some(output),
-        cache_read_input_tokens: cache_read,
-        cache_write_input_tokens: cache_write,
-        reasoning_output_tokens: None,
-    }
-}
-
 #[test]
 fn anthropic_message_adds_cache_into_input() {
     // 21 uncached + 2051 read from cache + 188 written to it.

@@ -291,21 +291,6 @@ fn strip_removes_non_null_usage_from_content_chunks() {
     assert_eq!(s.usage.output_tokens, Some(1));
 }
 
-fn anthropic_usage(
-    input: u64,
-    output: u64,
-    cache_read: Option<u64>,
-    cache_write: Option<u64>,
-) -> Usage {
-    Usage {
-        input_tokens: Some(input),
-        output_tokens: Some(output),
-        cache_read_input_tokens: cache_read,
-        cache_write_input_tokens: cache_write,
-        reasoning_output_tokens: None,
-    }
-}
-
 #[test]
 fn anthropic_text_and_tool_use() {
     // message_delta's cumulative output_tokens replaces message_start's, never adds to it.

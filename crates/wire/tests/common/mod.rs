@@ -2,7 +2,7 @@
 //! variants of them, and drivers that feed a meter a body split at given cut points.
 #![allow(dead_code)]
 
-use agentgateway_wire::{JsonMeter, Operation, ResponseSummary, StreamMeter};
+use agentgateway_wire::{JsonMeter, Operation, ResponseSummary, StreamMeter, Usage};
 use bytes::Bytes;
 
 macro_rules! fixture {
@@ -164,4 +164,20 @@ pub fn run_json(op: Operation, chunks: &[Bytes]) -> ResponseSummary {
 
 pub fn whole(body: &[u8]) -> Vec<Bytes> {
     vec![Bytes::copy_from_slice(body)]
+}
+
+/// Normalised Anthropic usage: input already includes the cache reads and writes.
+pub fn anthropic_usage(
+    input: u64,
+    output: u64,
+    cache_read: Option<u64>,
+    cache_write: Option<u64>,
+) -> Usage {
+    Usage {
+        input_tokens: Some(input),
+        output_tokens: Some(output),
+        cache_read_input_tokens: cache_read,
+        cache_write_input_tokens: cache_write,
+        reasoning_output_tokens: None,
+    }
 }
