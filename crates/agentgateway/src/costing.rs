@@ -22,9 +22,51 @@ pub struct Costing {
     pub ledger: Arc<Ledger>,
     pub budgets: Arc<Budgets>,
     pub clock: Arc<dyn WallClock>,
+    /// Ledger strings shared by every booking, so booking a request allocates no label text.
+    names: Names,
+}
+
+/// The empty name and the provider names, built once.
+struct Names {
+    empty: Arc<str>,
+    providers: Vec<(&'static str, Arc<str>)>,
+}
+
+impl Names {
+    fn new() -> Names {
+        Names {
+            empty: Arc::from(""),
+            providers: crate::pricing::PROVIDERS
+                .iter()
+                .map(|p| (*p, Arc::from(*p)))
+                .collect(),
+        }
+    }
+
+    fn provider(&self, system: &str) -> Arc<str> {
+        self.providers
+            .iter()
+            .find(|(name, _)| *name == system)
+            .map_or_else(|| Arc::from(system), |(_, shared)| shared.clone())
+    }
 }
 
 impl Costing {
+    pub fn new(
+        catalog: CatalogHandle,
+        ledger: Arc<Ledger>,
+        budgets: Arc<Budgets>,
+        clock: Arc<dyn WallClock>,
+    ) -> Costing {
+        Costing {
+            catalog,
+            ledger,
+            budgets,
+            clock,
+            names: Names::new(),
+        }
+    }
+
     /// Prices the record's usage (once: a record already priced keeps its cost).
     pub fn price(&self, record: &mut RequestRecord) {
         if !matches!(record.llm.cost, CostOutcome::NotApplicable) {
@@ -56,12 +98,13 @@ impl Costing {
             return;
         };
         let identity = record.identity.as_deref();
-        let text = |value: Option<&Arc<str>>| value.cloned().unwrap_or_else(|| Arc::from(""));
+        let names = &self.names;
+        let text = |value: Option<&Arc<str>>| value.unwrap_or(&names.empty).clone();
         let key = SpendKey {
-            key_id: identity.map_or_else(|| Arc::from(""), |i| i.id.clone()),
+            key_id: text(identity.map(|i| &i.id)),
             user: text(identity.and_then(|i| i.user.as_ref())),
             team: text(identity.and_then(|i| i.team.as_ref())),
-            provider: Arc::from(record.system().unwrap_or_default()),
+            provider: names.provider(record.system().unwrap_or_default()),
             model: text(record.llm.request_model.as_ref()),
         };
         let usage = &record.llm.usage;

@@ -80,12 +80,12 @@ impl CostPlan {
                 .spawn_reload(self.files, RELOAD_EVERY, stopped(stop));
         }
         let budgets = Budgets::new(self.users, self.teams, ledger.clone(), self.clock.clone());
-        Ok(Arc::new(Costing {
-            catalog: self.catalog,
+        Ok(Arc::new(Costing::new(
+            self.catalog,
             ledger,
-            budgets: Arc::new(budgets),
-            clock: self.clock,
-        }))
+            Arc::new(budgets),
+            self.clock,
+        )))
     }
 }
 
