@@ -170,5 +170,8 @@ status=0
 python3 "$BENCH/bench.py" report "$TMP/runs" "$BENCH/results/latest.json" "$DURATION" "$CLK_TCK" || status=$?
 echo
 echo "gateway access log: $(wc -l <"$TMP/access.log") lines; JSON: bench/results/latest.json"
+# Shows that the per-user label and usage metering were live during the runs.
+echo "gateway metrics, input tokens by user:"
+curl -s "http://127.0.0.1:$STATS_PORT/metrics" | grep '^agentgateway_gen_ai_client_token_usage_sum' | grep 'gen_ai_token_type="input"' | sed 's/^agentgateway_gen_ai_client_token_usage_sum/  /' || echo "  (none found)"
 echo "CPU-us/req and peak RSS are the process under load's: gateway, nginx proxy, or (direct) the fake provider."
 [ "$status" -eq 0 ] || die "some runs had errors (non-2xx, socket errors) or no requests: see the errors column"
