@@ -19,29 +19,6 @@ use support::prometheus::free_port;
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
-fn python_with_sdk() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("AGW_PYTHON").map(PathBuf::from),
-        Some(Path::new(WORKSPACE).join("target/sdk-venv/bin/python")),
-        Some(PathBuf::from("python3")),
-    ];
-    let found = candidates.into_iter().flatten().find(|python| {
-        Command::new(python)
-            .args(["-c", "import openai"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the openai Python SDK is missing: run ./scripts/test.sh (it installs it into target/sdk-venv)"
-        );
-        eprintln!("skipped: the openai Python SDK is not installed");
-    }
-    found
-}
-
 /// The gateway process; SIGTERM-ed and reaped on drop if a test fails early.
 struct GatewayProcess {
     child: Child,
@@ -83,7 +60,7 @@ async fn wait_ready(url: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openai_python_sdk_through_the_built_binary() {
-    let Some(python) = python_with_sdk() else {
+    let Some(python) = support::python::python_with("openai") else {
         return;
     };
     let fake = FakeOpenAi::start().await;

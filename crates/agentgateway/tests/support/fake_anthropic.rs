@@ -23,8 +23,7 @@
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -81,31 +80,9 @@ impl FakeAnthropic {
     }
 }
 
-/// A Python that has the official `anthropic` SDK: `$AGW_PYTHON`, the workspace's
-/// `target/sdk-venv`, or `python3`; None (and a "skipped" line on stderr) if none has it,
-/// a failure under `CI`.
+/// A Python that has the official `anthropic` SDK (see [`super::python::python_with`]).
 pub fn python_with_anthropic_sdk() -> Option<PathBuf> {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/sdk-venv/bin/python");
-    let candidates = [
-        std::env::var_os("AGW_PYTHON").map(PathBuf::from),
-        Some(venv),
-        Some(PathBuf::from("python3")),
-    ];
-    let found = candidates.into_iter().flatten().find(|python| {
-        Command::new(python)
-            .args(["-c", "import anthropic"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the anthropic Python SDK is missing: run ./scripts/test.sh (it installs it into target/sdk-venv)"
-        );
-        eprintln!("skipped: the anthropic Python SDK is not installed");
-    }
-    found
+    super::python::python_with("anthropic")
 }
 
 // === server ===

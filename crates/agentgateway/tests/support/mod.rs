@@ -11,4 +11,5 @@ pub mod fake_openai;
 pub mod fake_server;
 pub mod gateway;
 pub mod prometheus;
+pub mod python;
 pub mod sse_stream;
