@@ -39,9 +39,23 @@ for port in "$UPSTREAM_PORT" "$PROXY_PORT" "$GATEWAY_PORT" "$STATS_PORT" "$READY
   fi
 done
 
-echo "==> cargo build --release -p agentgateway"
-cargo build --release -p agentgateway --quiet
-GATEWAY_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/agentgateway"
+# PROFILE=json|sse|large: instead of the table, sample the gateway with `perf` during one run of
+# that mode (a release build with line tables, cargo profile `profiling`) and print the hottest
+# functions; the full report stays in bench/results/perf.<mode>.txt.
+PROFILE="${PROFILE:-}"
+CARGO_PROFILE=release
+if [ -n "$PROFILE" ]; then
+  CARGO_PROFILE=profiling
+  command -v perf >/dev/null 2>&1 || need_perf=1
+  if [ -n "${need_perf:-}" ]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends linux-perf >/dev/null
+  fi
+fi
+
+echo "==> cargo build --profile $CARGO_PROFILE -p agentgateway"
+cargo build --profile "$CARGO_PROFILE" -p agentgateway --quiet
+GATEWAY_BIN="${CARGO_TARGET_DIR:-$PWD/target}/$CARGO_PROFILE/agentgateway"
 [ -x "$GATEWAY_BIN" ] || die "no gateway binary at $GATEWAY_BIN"
 
 TMP="$(mktemp -d -t agw-bench.XXXXXX)"
@@ -156,6 +170,22 @@ run() {
   printf 'target=%s\nmode=%s\nprocess=%s\nticks_before=%s\nticks_after=%s\nhwm_kib=%s\n' \
     "$target" "$mode" "$pid" "$before" "$after" "$(python3 "$BENCH/bench.py" hwm "$pid")" >"$out.meta"
 }
+
+if [ -n "$PROFILE" ]; then
+  mkdir -p "$BENCH/results"
+  url="http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions"
+  taskset -c 1 wrk -t 1 -c "$CONNECTIONS" -d "${WARMUP}s" -s "$BENCH/post.lua" "$url" -- "$PROFILE" "${KEYS[@]}" >/dev/null
+  perf record -q -e cpu-clock -F 4999 -g --call-graph dwarf,16384 -p "$GATEWAY_PID" -o "$BENCH/results/perf.data" -- sleep "$DURATION" &
+  PERF_PID=$!
+  taskset -c 1 wrk -t 1 -c "$CONNECTIONS" -d "${DURATION}s" -s "$BENCH/post.lua" "$url" -- "$PROFILE" "${KEYS[@]}"
+  wait "$PERF_PID" || true
+  report="$BENCH/results/perf.$PROFILE.txt"
+  perf report -i "$BENCH/results/perf.data" --no-children --percent-limit 0.3 --stdio -g none \
+    --sort comm,symbol 2>/dev/null | sed -e 's/ *$//' >"$report"
+  grep -E '^ +[0-9]' "$report" | head -40
+  echo "report: $report; samples with call stacks: bench/results/perf.data (perf report -i ...)"
+  exit 0
+fi
 
 for mode in json sse large; do
   run gateway "$mode" "$GATEWAY_PID" "http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions"

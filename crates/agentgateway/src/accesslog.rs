@@ -1,30 +1,21 @@
 //! The access log: one line per finished request on stdout, text or JSON (`interface.md`,
 //! "Access log"), with the user's `filter` and `fields.add` / `fields.remove` applied.
 //!
-//! Formatting happens on the request path (it is cheap, see [`format`]); writing does not. The
-//! stdout sink hands each line to a dedicated writer thread over a bounded channel, so a slow or
-//! blocked stdout can never stall a request. The thread writes through a `BufWriter` and flushes
-//! whenever the channel is momentarily empty: lines appear promptly when traffic is light, and
-//! bursts are written in large batches. [`AccessLog::close`] drains and joins the thread at
-//! shutdown so no line is lost.
+//! Formatting happens on the request path (it is cheap, see [`format`]); writing does not: the
+//! stdout sink appends the line to a batch that a dedicated thread writes ([`writer`]), so a slow
+//! or blocked stdout can never stall a request. [`AccessLog::close`] writes what is pending and
+//! joins the thread at shutdown so no line is lost.
 
 mod format;
+mod writer;
 
-use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
 
 use crate::config::{LogFormat, LoggingConfig};
 use crate::expr::Expr;
 use crate::record::RequestRecord;
 use format::{KeySet, Line};
-
-/// Lines buffered for the writer thread before new ones are dropped (tens of MB at most). Far
-/// more than a healthy stdout ever lags; when it is reached stdout is stuck, and dropping a log
-/// line is better than blocking or growing memory without bound.
-const QUEUE_LINES: usize = 64 * 1024;
+use writer::BatchWriter;
 
 /// Names `fields.remove` accepts without error although no line carries them: agentgateway keys
 /// this gateway does not emit (yet), so agentgateway configs keep working.
@@ -49,7 +40,7 @@ pub struct AccessLog {
 }
 
 enum Writer {
-    Stdout(StdoutWriter),
+    Stdout(BatchWriter),
     Memory(Arc<Mutex<Vec<String>>>),
 }
 
@@ -86,7 +77,7 @@ impl AccessLog {
         }
         fields.retain(|(name, _)| !cfg.fields.remove.contains(name));
         let writer = match sink {
-            LogSink::Stdout => Writer::Stdout(StdoutWriter::spawn()?),
+            LogSink::Stdout => Writer::Stdout(BatchWriter::stdout()?),
             LogSink::Memory(lines) => Writer::Memory(lines),
         };
         Ok(AccessLog {
@@ -111,7 +102,7 @@ impl AccessLog {
             return;
         };
         match &self.writer {
-            Writer::Stdout(w) => w.send(line),
+            Writer::Stdout(w) => w.send(&line),
             Writer::Memory(lines) => lines
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -155,115 +146,6 @@ impl Drop for AccessLog {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-enum Message {
-    Line(String),
-    Close,
-}
-
-/// The stdout sink: a channel to the writer thread.
-struct StdoutWriter {
-    tx: SyncSender<Message>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    closed: AtomicBool,
-    dropped: AtomicU64,
-}
-
-// === impl StdoutWriter ===
-
-impl StdoutWriter {
-    fn spawn() -> Result<StdoutWriter, String> {
-        let (tx, rx) = mpsc::sync_channel(QUEUE_LINES);
-        let thread = std::thread::Builder::new()
-            .name("access-log".into())
-            .spawn(move || write_lines(rx, std::io::stdout()))
-            .map_err(|e| format!("cannot start the access-log writer thread: {e}"))?;
-        Ok(StdoutWriter {
-            tx,
-            thread: Mutex::new(Some(thread)),
-            closed: AtomicBool::new(false),
-            dropped: AtomicU64::new(0),
-        })
-    }
-
-    fn send(&self, line: String) {
-        if self.closed.load(Ordering::Acquire) {
-            return write_direct(&line);
-        }
-        match self.tx.try_send(Message::Line(line)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                // Warn on the 1st, 2nd, 4th, 8th... drop: visible, but never a flood on stderr.
-                if dropped.is_power_of_two() {
-                    tracing::warn!(
-                        dropped,
-                        "access log: stdout is not keeping up, lines dropped"
-                    );
-                }
-            }
-            // The writer is gone (closed concurrently): write this one line ourselves.
-            Err(TrySendError::Disconnected(Message::Line(line))) => write_direct(&line),
-            Err(TrySendError::Disconnected(Message::Close)) => {}
-        }
-    }
-
-    fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(thread) = thread {
-            // A blocking send is fine here: the thread is alive and draining until it sees Close.
-            let _ = self.tx.send(Message::Close);
-            let _ = thread.join();
-        }
-    }
-}
-
-/// The writer thread's loop: write each line, flush when no more are waiting, stop at `Close`
-/// (after writing what was queued before it) or when every sender is gone.
-fn write_lines(rx: Receiver<Message>, out: impl Write) {
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
-    loop {
-        let message = match rx.try_recv() {
-            Ok(message) => message,
-            Err(TryRecvError::Empty) => {
-                // Write errors (stdout closed) are ignored: there is nowhere left to report them.
-                let _ = out.flush();
-                match rx.recv() {
-                    Ok(message) => message,
-                    Err(_) => break,
-                }
-            }
-            Err(TryRecvError::Disconnected) => break,
-        };
-        match message {
-            Message::Line(line) => {
-                let _ = out.write_all(line.as_bytes());
-                let _ = out.write_all(b"\n");
-            }
-            Message::Close => {
-                // Lines that raced with `close` may sit behind the Close message: keep them.
-                while let Ok(Message::Line(line)) = rx.try_recv() {
-                    let _ = out.write_all(line.as_bytes());
-                    let _ = out.write_all(b"\n");
-                }
-                break;
-            }
-        }
-    }
-    let _ = out.flush();
-}
-
-fn write_direct(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(line.as_bytes());
-    let _ = out.write_all(b"\n");
-    let _ = out.flush();
 }
 
 #[cfg(test)]

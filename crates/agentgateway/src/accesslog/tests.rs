@@ -2,13 +2,14 @@
 //! refused, quoting), JSON key order and types, filter, redaction, config errors, and the writer
 //! thread.
 
-use std::sync::mpsc;
+use std::io::Write;
 use std::time::{Duration, Instant, SystemTime};
 
 use agentgateway_wire::{Operation, Usage};
 use serde_json::json;
 
 use super::*;
+use writer::BatchWriter;
 use crate::auth::Identity;
 use crate::record::{ListenerInfo, LlmInfo, RequestError, RouteInfo};
 
@@ -341,36 +342,84 @@ fn config_errors_name_the_field() {
     .is_ok());
 }
 
+#[derive(Clone, Default)]
+struct SharedOut(Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl SharedOut {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().expect("buffer").clone()).expect("utf-8")
+    }
+}
+
 #[test]
-fn writer_thread_writes_every_line_in_order_and_stops_at_close() {
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-    impl Write for Shared {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("buffer").extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let out = Shared::default();
-    let (tx, rx) = mpsc::sync_channel(16);
-    let writer = {
-        let out = out.clone();
-        std::thread::spawn(move || write_lines(rx, out))
-    };
+fn writer_thread_writes_every_line_in_order_and_close_flushes() {
+    let out = SharedOut::default();
+    let writer = BatchWriter::spawn(out.clone()).expect("writer");
     for i in 0..10 {
-        tx.send(Message::Line(format!("line {i}"))).expect("send");
+        writer.send(&format!("line {i}"));
     }
-    tx.send(Message::Close).expect("send");
-    tx.send(Message::Line("raced with close".into()))
-        .expect("send");
-    writer.join().expect("writer thread");
-    let written = String::from_utf8(out.0.lock().expect("buffer").clone()).expect("utf-8");
-    let mut expected: String = (0..10).map(|i| format!("line {i}\n")).collect();
-    expected.push_str("raced with close\n");
-    assert_eq!(written, expected);
+    writer.close();
+    writer.send("after close");
+    let expected: String = (0..10).map(|i| format!("line {i}\n")).collect();
+    assert_eq!(out.text(), expected);
+}
+
+#[test]
+fn writer_thread_writes_a_batch_without_waiting_for_close() {
+    let out = SharedOut::default();
+    let writer = BatchWriter::spawn(out.clone()).expect("writer");
+    writer.send("first");
+    // Written within FLUSH_INTERVAL; polled (not timed) so a slow machine only waits longer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while out.text().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(writer::FLUSH_INTERVAL);
+    }
+    assert_eq!(out.text(), "first\n");
+    writer.send("second");
+    writer.close();
+    assert_eq!(out.text(), "first\nsecond\n");
+}
+
+#[test]
+fn lines_sent_from_many_threads_are_all_written_whole() {
+    let out = SharedOut::default();
+    let writer = Arc::new(BatchWriter::spawn(out.clone()).expect("writer"));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let writer = writer.clone();
+            std::thread::spawn(move || {
+                for i in 0..1000 {
+                    writer.send(&format!("t{t} line {i}"));
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("sender");
+    }
+    writer.close();
+    let text = out.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4000);
+    for t in 0..4 {
+        let own: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| l.starts_with(&format!("t{t} ")))
+            .collect();
+        let expected: Vec<String> = (0..1000).map(|i| format!("t{t} line {i}")).collect();
+        assert_eq!(own, expected, "thread {t}'s lines, in its order");
+    }
 }
 
 #[test]
