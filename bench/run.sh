@@ -41,8 +41,11 @@ done
 
 # PROFILE=json|sse|large: instead of the table, sample the gateway with `perf` during one run of
 # that mode (a release build with line tables, cargo profile `profiling`) and print the hottest
-# functions; the full report stays in bench/results/perf.<mode>.txt.
+# functions; the full report stays in bench/results/perf.<mode>.txt. With TOOL=callgrind the
+# gateway runs under valgrind instead and the report counts instructions per request (user space
+# only, but repeatable whatever else the machine is doing).
 PROFILE="${PROFILE:-}"
+TOOL="${TOOL:-perf}"
 CARGO_PROFILE=release
 if [ -n "$PROFILE" ]; then
   CARGO_PROFILE=profiling
@@ -77,7 +80,7 @@ render() {
 
 wait_http() {
   local url="$1" name="$2" pid="$3"
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 "${WAIT_TENTHS:-100}"); do
     curl -s -o /dev/null "$url" && return 0
     kill -0 "$pid" 2>/dev/null || die "$name exited at start; see its log in the output above"
     sleep 0.1
@@ -131,7 +134,12 @@ $(for k in "${KEYS[@]}"; do printf '      - key: %s\n        metadata: {user: %s
       baseUrl: http://127.0.0.1:$UPSTREAM_PORT/sse/v1
 YAML
 # The access log (one line per request) goes to a file, as a deployment would ship it.
-taskset -c 0 "$GATEWAY_BIN" -f "$TMP/gateway.yaml" >"$TMP/access.log" 2>"$TMP/gateway.stderr" &
+GATEWAY_CMD=("$GATEWAY_BIN")
+if [ -n "$PROFILE" ] && [ "$TOOL" = callgrind ]; then
+  GATEWAY_CMD=(valgrind -q --tool=callgrind --callgrind-out-file="$BENCH/results/callgrind.out" --dump-instr=no "$GATEWAY_BIN")
+  WAIT_TENTHS=1200
+fi
+taskset -c 0 "${GATEWAY_CMD[@]}" -f "$TMP/gateway.yaml" >"$TMP/access.log" 2>"$TMP/gateway.stderr" &
 GATEWAY_PID=$!; PIDS+=("$GATEWAY_PID")
 
 wait_http "http://127.0.0.1:$UPSTREAM_PORT/" "fake provider (nginx)" "$UPSTREAM_PID"
@@ -170,6 +178,26 @@ run() {
   printf 'target=%s\nmode=%s\nprocess=%s\nticks_before=%s\nticks_after=%s\nhwm_kib=%s\n' \
     "$target" "$mode" "$pid" "$before" "$after" "$(python3 "$BENCH/bench.py" hwm "$pid")" >"$out.meta"
 }
+
+if [ -n "$PROFILE" ] && [ "$TOOL" = callgrind ]; then
+  mkdir -p "$BENCH/results"
+  url="http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions"
+  taskset -c 1 wrk -t 1 -c 4 -d 3s -s "$BENCH/post.lua" "$url" -- "$PROFILE" "${KEYS[@]}" >/dev/null
+  sleep 0.5
+  callgrind_control -z "$GATEWAY_PID" >/dev/null
+  lines_before="$(wc -l <"$TMP/access.log")"
+  taskset -c 1 wrk -t 1 -c 4 -d "${DURATION}s" -s "$BENCH/post.lua" "$url" -- "$PROFILE" "${KEYS[@]}" >/dev/null
+  sleep 0.5
+  callgrind_control -d "$GATEWAY_PID" >/dev/null
+  requests=$(( $(wc -l <"$TMP/access.log") - lines_before ))
+  dump="$(ls -t "$BENCH"/results/callgrind.out* | head -1)"
+  report="$BENCH/results/callgrind.$PROFILE.txt"
+  callgrind_annotate --inclusive=yes --threshold=100 "$dump" >"$report" 2>/dev/null || true
+  total="$(awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1; exit}' "$report")"
+  echo "requests: $requests; instructions: $total; per request: $(( total / (requests > 0 ? requests : 1) ))"
+  echo "report: $report; dump: $dump (callgrind_annotate --inclusive=yes)"
+  exit 0
+fi
 
 if [ -n "$PROFILE" ]; then
   mkdir -p "$BENCH/results"
