@@ -93,7 +93,7 @@ fn an_unknown_provider_lists_the_valid_ones() {
     assert_eq!(out.code, 1);
     let line = &out.lines[0];
     assert!(
-        line.starts_with("4:15: llm.models[0].provider: unknown value the string \"antropic\": expected one of openAI, groq,"),
+        line.starts_with("4:15: llm.models[0].provider: unknown value \"antropic\": expected one of openAI, groq,"),
         "{line}"
     );
     for name in ["anthropic", "azure", "vllm", "openrouter"] {
@@ -145,6 +145,7 @@ llm:
     localRateLimit:
     - type: tokens
       fillInterval: 1m
+      key: 'apiKey..user'
   models:
   - name: a
     provider: opnai
@@ -160,11 +161,12 @@ llm:
             "2:3: config.statsAdr: unknown field `statsAdr`; did you mean `statsAddr`?",
             "3:17: config.drainTimeout: expected a string, found the number 10",
             "5:9: llm.port: must be at most 65535 (found 99999)",
-            "8:13: llm.policies.apiKey.mode: unknown value the string \"stric\": expected one of strict, optional, permissive; did you mean `strict`?",
+            "8:13: llm.policies.apiKey.mode: unknown value \"stric\": expected one of strict, optional, permissive; did you mean `strict`?",
             "11:9: llm.policies.apiKey.keys[0].metdata: unknown field `metdata`; did you mean `metadata`?",
-            "17:15: llm.models[0].provider: unknown value the string \"opnai\": expected one of openAI, groq, mistral, deepseek, together, fireworks, openrouter, xai, cerebras, perplexity, ollama, vllm, anthropic, azure, openai, deepSeek, openRouter; did you mean `openAI`?",
-            "20:25: llm.models[1].params.maxTokens: must be at least 0 (found -1)",
-            " 7 problems",
+            "15:12: llm.policies.localRateLimit[0].key: invalid CEL expression `apiKey..user`: ERROR: <input>:1:8: Syntax error: no viable alternative at input '..'",
+            "18:15: llm.models[0].provider: unknown value \"opnai\": expected one of openAI, groq, mistral, deepseek, together, fireworks, openrouter, xai, cerebras, perplexity, ollama, vllm, anthropic, azure, openai, deepSeek, openRouter; did you mean `openAI`?",
+            "21:25: llm.models[1].params.maxTokens: must be at least 0 (found -1)",
+            " 8 problems",
         ]
     );
 }

@@ -129,9 +129,12 @@ fn check_expanded(expanded: &str, positions: Positions) -> Checked {
         Ok(document) => document,
         Err(e) => return failed(positions, yaml_error(&e)),
     };
+    let document = to_json(document);
     let schema = super::schema::config_schema();
-    let problems = schema_check::check(&schema, &to_json(document));
+    let mut problems = schema_check::check(&schema, &document);
+    let cel = cel_problems(&document);
     if !problems.is_empty() {
+        problems.extend(cel);
         return placed(problems, positions, None);
     }
     let config: Config = match serde_yaml_ng::from_str(expanded) {
@@ -140,7 +143,7 @@ fn check_expanded(expanded: &str, positions: Positions) -> Checked {
         Err(e) => return failed(positions, yaml_error(&e)),
     };
     let mut problems = super::validate::problems(&config);
-    problems.extend(cel_problems(&config));
+    problems.extend(cel);
     let config = problems.is_empty().then_some(config);
     placed(problems, positions, config)
 }
@@ -169,25 +172,31 @@ fn failed(positions: Positions, diagnostic: Diagnostic) -> Checked {
     }
 }
 
-/// Every CEL expression in the config, compiled as the gateway will compile it.
-fn cel_problems(config: &Config) -> Vec<Problem> {
+/// Every CEL expression in the document, compiled as the gateway will compile it. Read from
+/// the document rather than the typed config, so they are checked even when a structural
+/// problem elsewhere keeps serde from building one.
+fn cel_problems(document: &Value) -> Vec<Problem> {
     let mut sources: Vec<(FieldPath, &str)> = Vec::new();
-    let metrics = FieldPath::of("config.metrics.fields.add");
-    for (name, source) in &config.config.metrics.fields.add {
-        sources.push((metrics.key(name), source));
+    for map in ["config.metrics.fields.add", "config.logging.fields.add"] {
+        let path = FieldPath::of(map);
+        if let Some(Value::Object(fields)) = lookup(document, &path) {
+            for (name, source) in fields {
+                if let Some(source) = source.as_str() {
+                    sources.push((path.key(name), source));
+                }
+            }
+        }
     }
-    let logging = &config.config.logging;
-    if let Some(filter) = &logging.filter {
-        sources.push((FieldPath::of("config.logging.filter"), filter));
-    }
-    let log_fields = FieldPath::of("config.logging.fields.add");
-    for (name, source) in &logging.fields.add {
-        sources.push((log_fields.key(name), source));
+    let filter = FieldPath::of("config.logging.filter");
+    if let Some(Value::String(source)) = lookup(document, &filter) {
+        sources.push((filter, source));
     }
     let limits = FieldPath::of("llm.policies.localRateLimit");
-    for (i, limit) in config.llm.policies.local_rate_limit.iter().enumerate() {
-        if let Some(key) = &limit.key {
-            sources.push((limits.index(i).key("key"), key));
+    if let Some(Value::Array(rules)) = lookup(document, &limits) {
+        for (i, rule) in rules.iter().enumerate() {
+            if let Some(Value::String(source)) = rule.get("key") {
+                sources.push((limits.index(i).key("key"), source));
+            }
         }
     }
     sources
@@ -199,6 +208,15 @@ fn cel_problems(config: &Config) -> Vec<Problem> {
             Some(Problem::new(path, first))
         })
         .collect()
+}
+
+fn lookup<'a>(document: &'a Value, path: &FieldPath) -> Option<&'a Value> {
+    path.segments()
+        .iter()
+        .try_fold(document, |node, seg| match seg {
+            Seg::Key(name) => node.get(name),
+            Seg::Index(i) => node.get(i),
+        })
 }
 
 /// The expander's `line N: message`.

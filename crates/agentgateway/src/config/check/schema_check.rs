@@ -246,10 +246,7 @@ fn not_one_of(value: &Value, allowed: &[Value]) -> String {
         .and_then(|text| closest(text, &names))
         .map(|best| format!("; did you mean `{best}`?"))
         .unwrap_or_default();
-    format!(
-        "unknown value {}: expected one of {list}{hint}",
-        found(value)
-    )
+    format!("unknown value {value}: expected one of {list}{hint}")
 }
 
 fn unknown_field(name: &str, known: &[&str]) -> String {

@@ -47,7 +47,13 @@ llm:
         lines[1],
         "3:3: llm.modles: unknown field `modles`; did you mean `models`?"
     );
-    assert!(lines[2].starts_with("6:15: llm.models[0].provider: unknown value the string \"claude\": expected one of openAI, "), "{}", lines[2]);
+    assert!(
+        lines[2].starts_with(
+            "6:15: llm.models[0].provider: unknown value \"claude\": expected one of openAI, "
+        ),
+        "{}",
+        lines[2]
+    );
     assert_eq!(
         lines[3],
         "8:7: llm.models[0].params.baseurl: unknown field `baseurl`; did you mean `baseUrl`?"
