@@ -3,8 +3,9 @@
 //!
 //! serde cannot go on after an error, so the document is first checked against the generated
 //! JSON Schema ([`schema_check`]), which finds every unknown field, wrong type and unknown enum
-//! value in one pass. Only a structurally valid document is deserialized; then the semantic
-//! checks (`validate`) and CEL compilation run, again collecting all. Positions come from a
+//! value in one pass; every CEL expression is compiled from the same document. Only a
+//! structurally valid document is deserialized, for the semantic checks (`validate`), which
+//! again collect all. Positions come from a
 //! second, span-aware parse ([`positions`]) of the file as written, so columns are those the
 //! user sees even where `$VAR` expansion changed a line's length; the expanded text is the
 //! fallback when the raw one is not valid YAML.
