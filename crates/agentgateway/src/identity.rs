@@ -57,7 +57,9 @@ impl Identity {
 }
 
 /// Per-key limits; `None` means unlimited. Field names are the admin API's and the config's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KeyLimits {
     /// Requests per minute.

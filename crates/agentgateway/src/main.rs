@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use agentgateway::config::{Config, LogFormat};
+use agentgateway::config::{check, Config, LogFormat};
 use agentgateway::gateway::{Gateway, Listeners, Options};
 use clap::{Parser, Subcommand};
 
@@ -32,7 +32,8 @@ struct Cli {
         required = true
     )]
     file: Option<PathBuf>,
-    /// Check the config and exit 0 (valid) or 1 (with the problem on stderr).
+    /// Check the config and exit 0 (valid) or 1, listing every problem on stderr as
+    /// `FILE:LINE:COLUMN: field.path: message`.
     #[arg(long)]
     validate_only: bool,
     #[command(subcommand)]
@@ -42,14 +43,21 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Manage virtual keys through a running gateway's admin API.
-    Keys(agentgateway::cli::KeysArgs),
+    Keys(Box<agentgateway::cli::KeysArgs>),
+    /// Print the config file's JSON Schema (the source of `schema/config.json`).
+    Schema,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match (cli.command, cli.file) {
-        (Some(Command::Keys(args)), _) => agentgateway::cli::keys::run(args),
-        (None, Some(file)) => serve(&file, cli.validate_only),
+        (Some(Command::Keys(args)), _) => agentgateway::cli::keys::run(*args),
+        (Some(Command::Schema), _) => {
+            print!("{}", agentgateway::config::schema::config_schema_text());
+            ExitCode::SUCCESS
+        }
+        (None, Some(file)) if cli.validate_only => validate_only(&file),
+        (None, Some(file)) => serve(&file),
         // clap already requires --file unless a subcommand is given.
         (None, None) => {
             eprintln!("error: --file is required");
@@ -58,7 +66,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(file: &Path, validate_only: bool) -> ExitCode {
+fn serve(file: &Path) -> ExitCode {
     let config = match load(file) {
         Ok(config) => config,
         Err(message) => {
@@ -77,18 +85,6 @@ fn serve(file: &Path, validate_only: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if validate_only {
-        return match Gateway::build(&config, options) {
-            Ok(_) => {
-                eprintln!("{}: configuration is valid", file.display());
-                ExitCode::SUCCESS
-            }
-            Err(message) => {
-                eprintln!("error: {}: {message}", file.display());
-                ExitCode::FAILURE
-            }
-        };
-    }
     match run(config, options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -96,6 +92,47 @@ fn serve(file: &Path, validate_only: bool) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--validate-only`: every problem at once (structure, values, CEL), then what only building
+/// the gateway finds (files it reads, the admin exposure rule), each placed in the file.
+fn validate_only(file: &Path) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let mut checked = check::check_text(&text, &env);
+    let mut diagnostics = std::mem::take(&mut checked.diagnostics);
+    if let Some(mut config) = checked.config.take() {
+        init_diagnostics(&config);
+        let built = agentgateway::cli::env::apply_env(&mut config, &env)
+            .and_then(|()| log_format_override())
+            .and_then(|log_format| {
+                let options = Options {
+                    log_format,
+                    ..Options::default()
+                };
+                Gateway::build(&config, options).map(|_| ())
+            });
+        if let Err(message) = built {
+            diagnostics.push(checked.diagnostic_for(&message));
+        }
+    }
+    if diagnostics.is_empty() {
+        eprintln!("{}: configuration is valid", file.display());
+        return ExitCode::SUCCESS;
+    }
+    for diagnostic in &diagnostics {
+        eprintln!("{}:{diagnostic}", file.display());
+    }
+    let count = diagnostics.len();
+    let noun = if count == 1 { "problem" } else { "problems" };
+    eprintln!("{}: {count} {noun}", file.display());
+    ExitCode::FAILURE
 }
 
 fn load(file: &Path) -> Result<Config, String> {

@@ -22,7 +22,7 @@ use crate::identity::Identity;
 pub use window::{rfc3339, ManualWallClock, SystemWallClock, WallClock, Window};
 
 /// One budget: at most `usd` per `window`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BudgetSpec {
     pub usd: Decimal,

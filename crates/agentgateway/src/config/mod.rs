@@ -7,10 +7,12 @@
 //! by [`crate::gateway`] so that `--validate-only` exercises exactly what a real start does.
 //! Serializing them is the admin API's `/config_dump` ([`config_dump`]), with secrets redacted.
 
+pub mod check;
 mod dump;
 mod duration;
 mod expand;
 mod provider;
+pub mod schema;
 mod validate;
 
 use std::net::SocketAddr;
@@ -18,6 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use indexmap::IndexMap;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use dump::{config_dump, format_duration, REDACTED};
@@ -44,22 +47,29 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Config {
+    /// Process-wide settings: side ports, logging, metrics, keys database, prices.
     #[serde(default)]
     pub config: GlobalConfig,
+    /// The LLM listener, its policies and the models it routes to.
     pub llm: LlmConfig,
 }
 
 /// Process-wide settings: where the side ports listen, and how requests are logged and metered.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct GlobalConfig {
+    /// Where Prometheus `/metrics` is served (e.g. `0.0.0.0:15020`); unset: not served.
+    /// `$STATS_ADDR` overrides it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats_addr: Option<SocketAddr>,
+    /// Where `/healthz/ready` is served (e.g. `0.0.0.0:15021`); `$READINESS_ADDR` overrides it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub readiness_addr: Option<SocketAddr>,
+    /// Where the admin API (virtual keys, spend, `/config_dump`) listens, e.g. `127.0.0.1:15000`;
+    /// `$ADMIN_ADDR` overrides it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_addr: Option<SocketAddr>,
     /// Bearer token the admin API requires (ours); `$AGW_ADMIN_TOKEN` when unset. Without one the
@@ -70,8 +80,10 @@ pub struct GlobalConfig {
     /// first start. Without it only the config's static keys exist.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
+    /// The access log: one line per request on stdout.
     #[serde(default)]
     pub logging: LoggingConfig,
+    /// Custom labels on the `gen_ai` metrics.
     #[serde(default)]
     pub metrics: MetricsConfig,
     /// How long in-flight requests may take to finish after SIGTERM (ours; default 30s).
@@ -80,6 +92,7 @@ pub struct GlobalConfig {
         with = "duration::option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(with = "Option<schema::DurationText>")]
     pub drain_timeout: Option<Duration>,
     /// Price files (ours) added over the built-in catalog, later ones winning: the agentgateway
     /// catalog format (provider -> model -> USD per 1M tokens, YAML or JSON) or LiteLLM's JSON.
@@ -92,9 +105,10 @@ pub struct GlobalConfig {
     pub cost_header: bool,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LoggingConfig {
+    /// `text` (default) or `json`; `$LOG_FORMAT` overrides it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<LogFormat>,
     /// Level of the diagnostics on stderr (`error`..`trace`); the access log is not affected.
@@ -103,11 +117,13 @@ pub struct LoggingConfig {
     /// CEL: only requests for which this is true are logged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
+    /// Fields added to or removed from each access-log line.
     #[serde(default)]
     pub fields: LogFields,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+/// How access-log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -115,7 +131,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogFields {
     /// Extra fields, name -> CEL expression, in the order written.
@@ -126,10 +142,11 @@ pub struct LogFields {
     pub remove: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricsConfig {
+    /// Labels added to the `gen_ai` metrics.
     #[serde(default)]
     pub fields: MetricFields,
     /// Cardinality bound (ours): each custom label keeps its first N distinct values; later
@@ -138,7 +155,7 @@ pub struct MetricsConfig {
     pub max_label_values: Option<usize>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricFields {
     /// Extra labels on the gen_ai metrics, label name -> CEL expression.
@@ -147,20 +164,25 @@ pub struct MetricFields {
 }
 
 /// The LLM listener and what it routes to.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LlmConfig {
+    /// The port the LLM API listens on (all interfaces).
     #[serde(default = "default_port")]
     pub port: u16,
+    /// Serve the LLM API over TLS (HTTP/2 and HTTP/1.1 by ALPN).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
+    /// Who may call (API keys) and how much (rate limits, budgets).
     #[serde(default)]
     pub policies: Policies,
+    /// The models clients can ask for, matched in order of precision (exact, longest `prefix*`, `*`).
     #[serde(default)]
     pub models: Vec<ModelConfig>,
     /// Largest accepted request body in bytes (ours; default 16 MiB); larger bodies get 413.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_request_body_bytes: Option<usize>,
+    /// Upstream and client timeouts.
     #[serde(default)]
     pub timeouts: Timeouts,
 }
@@ -169,29 +191,35 @@ fn default_port() -> u16 {
     4000
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TlsConfig {
+    /// PEM file holding the certificate chain.
     pub cert: String,
+    /// PEM file holding the private key.
     pub key: String,
 }
 
 /// Upstream timeouts (ours). A model may take minutes to start streaming, so the first-byte
 /// default is generous; connecting should be quick.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Timeouts {
+    /// DNS + TCP + TLS to the provider (default 10s).
     #[serde(
         default,
         with = "duration::option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(with = "Option<schema::DurationText>")]
     pub connect: Option<Duration>,
+    /// From sending the request to the provider's response headers.
     #[serde(
         default,
         with = "duration::option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(with = "Option<schema::DurationText>")]
     pub first_byte: Option<Duration>,
     /// Longest silence between upstream body chunks (e.g. a stalled stream).
     #[serde(
@@ -199,6 +227,7 @@ pub struct Timeouts {
         with = "duration::option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(with = "Option<schema::DurationText>")]
     pub idle: Option<Duration>,
     /// How long a client may take to send its request body (408 beyond).
     #[serde(
@@ -206,14 +235,17 @@ pub struct Timeouts {
         with = "duration::option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(with = "Option<schema::DurationText>")]
     pub request_body: Option<Duration>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Policies {
+    /// Client API keys (`Authorization: Bearer`, `x-api-key` or `api-key`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key: Option<ApiKeyPolicy>,
+    /// Token buckets every request must pass (all of them).
     #[serde(default)]
     pub local_rate_limit: Vec<LocalRateLimit>,
     /// USD budgets of users (all their keys together) and teams (ours).
@@ -222,7 +254,7 @@ pub struct Policies {
 }
 
 /// Budgets by user and by team name (the keys' `user` / `team` metadata).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetPolicy {
     #[serde(default)]
@@ -241,9 +273,10 @@ impl BudgetPolicy {
 /// whose value picks the bucket, so each user (team, model...) gets its own, and our `type: cost`,
 /// whose bucket holds US dollars (`maxUsd`, `usdPerFill`) instead of requests or tokens. Which
 /// size fields a type needs is checked in `validate`, so the error can name the missing one.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LocalRateLimit {
+    /// What the bucket counts: `requests` (default), `tokens` or `cost` (USD).
     #[serde(rename = "type", default)]
     pub kind: RateLimitType,
     /// Bucket size of `requests` and `tokens` rules: the burst.
@@ -259,18 +292,22 @@ pub struct LocalRateLimit {
     /// USD added every `fillInterval` (default: `maxUsd`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usd_per_fill: Option<rust_decimal::Decimal>,
+    /// How often `tokensPerFill` (or `usdPerFill`) is added back.
     #[serde(with = "duration::required")]
+    #[schemars(with = "schema::DurationText")]
     pub fill_interval: Duration,
     /// CEL: one bucket per distinct value; absent means one bucket shared by every caller.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RateLimitType {
+    /// One per request.
     #[default]
     Requests,
+    /// Input + output tokens (estimated before forwarding, trued up after).
     Tokens,
     /// Ours: US dollars per window, estimated before forwarding and trued up with the real cost.
     Cost,
@@ -287,18 +324,20 @@ impl RateLimitType {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ApiKeyPolicy {
+    /// How a missing or unknown key is treated (default `strict`).
     #[serde(default)]
     pub mode: ApiKeyMode,
+    /// The static keys (dynamic ones live in `config.database`).
     #[serde(default)]
     pub keys: Vec<ApiKeyEntry>,
 }
 
 /// `strict`: a valid key is required. `optional`: a key, if present, must be valid.
 /// `permissive`: a valid key identifies the caller; an invalid or missing one is let through anonymously.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ApiKeyMode {
     #[default]
@@ -307,9 +346,10 @@ pub enum ApiKeyMode {
     Permissive,
 }
 
-#[derive(Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ApiKeyEntry {
+    /// The key clients send (often `$VAR`); set this or `keyHash`.
     #[serde(
         serialize_with = "dump::option_secret",
         skip_serializing_if = "Option::is_none"
@@ -321,6 +361,8 @@ pub struct ApiKeyEntry {
     /// Shown as `apiKey.name` in CEL; defaults to the metadata's `name`, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Free-form facts about the caller, shown as `apiKey.<name>` in CEL (`user` and `team` name
+    /// budget and spend scopes).
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// Models this key may use (ours): exact, `prefix*`, `*suffix`; absent means all.
@@ -335,7 +377,7 @@ pub struct ApiKeyEntry {
 }
 
 /// A string that must never be shown: `Debug` and serialization print `<redacted>`.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct Secret(pub String);
 
@@ -372,26 +414,32 @@ impl std::fmt::Debug for ApiKeyEntry {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ModelConfig {
     /// What clients ask for: an exact name, `*`, or a `prefix*` wildcard.
     pub name: String,
+    /// Which provider serves it; sets the wire format, the default `baseUrl` and the credential header.
     pub provider: ProviderKind,
+    /// How to call the provider.
     #[serde(default)]
     pub params: ModelParams,
 }
 
-#[derive(Clone, Default, Deserialize, Serialize)]
+#[derive(Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ModelParams {
+    /// The provider's model name (Azure: the deployment); unset: the name the client asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// The provider credential, usually `$PROVIDER_API_KEY`; unset: none is sent.
     #[serde(
         serialize_with = "dump::option_secret",
         skip_serializing_if = "Option::is_none"
     )]
     pub api_key: Option<String>,
+    /// The API root including its version prefix (`https://api.openai.com/v1`); unset: the
+    /// provider's default.
     #[serde(
         serialize_with = "dump::option_url",
         skip_serializing_if = "Option::is_none"

@@ -8,8 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(transform = super::schema::provider_kind_schema)]
 pub enum ProviderKind {
     #[serde(rename = "openAI", alias = "openai")]
     OpenAi,
