@@ -10,6 +10,7 @@
 mod dump;
 mod duration;
 mod expand;
+pub mod mock;
 mod provider;
 mod validate;
 
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use dump::{config_dump, format_duration, REDACTED};
 pub use duration::parse_duration;
+pub use mock::{MockParams, MockPrice};
 pub use provider::{CredentialHeader, ProviderApi, ProviderKind};
 pub(crate) use validate::{check_base_url, parse_key_hash};
 
@@ -378,6 +380,10 @@ pub struct ModelConfig {
     /// What clients ask for: an exact name, `*`, or a `prefix*` wildcard.
     pub name: String,
     pub provider: ProviderKind,
+    /// Ours: a model whose `params.apiKey` is empty (`${OPENAI_API_KEY:-}` with the variable
+    /// unset) is disabled with a warning instead of refusing the config.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
     #[serde(default)]
     pub params: ModelParams,
 }
@@ -409,6 +415,9 @@ pub struct ModelParams {
     /// requires it). Default 4096.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u64>,
+    /// Ours: the settings of a `provider: mock` model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mock: Option<MockParams>,
 }
 
 impl std::fmt::Debug for ModelParams {
@@ -420,6 +429,7 @@ impl std::fmt::Debug for ModelParams {
             .field("azure_resource_name", &self.azure_resource_name)
             .field("azure_api_version", &self.azure_api_version)
             .field("max_tokens", &self.max_tokens)
+            .field("mock", &self.mock)
             .finish()
     }
 }

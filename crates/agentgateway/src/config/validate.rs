@@ -66,16 +66,51 @@ fn validate_model(model: &ModelConfig) -> Result<(), String> {
         check_base_url(url).map_err(|e| format!("params.baseUrl: {e}"))?;
     }
     validate_provider_params(model)?;
+    validate_mock(model)?;
     if model.params.model.as_deref() == Some("") {
         return Err("params.model: must not be empty".into());
     }
-    if model
-        .params
-        .api_key
-        .as_deref()
-        .is_some_and(|k| k.trim().is_empty())
-    {
-        return Err("params.apiKey: is empty (is its environment variable set?)".into());
+    match model.params.api_key.as_deref() {
+        // An optional model without its key is disabled when the routes are built.
+        Some("") if model.optional => {}
+        Some(key) if key.trim().is_empty() => {
+            return Err("params.apiKey: is empty (is its environment variable set? \
+                 `optional: true` disables the model instead)"
+                .into())
+        }
+        None if model.optional => {
+            return Err("optional: only applies to a model with params.apiKey".into())
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `params.mock` belongs to `provider: mock`, which needs no `baseUrl`; a priced wildcard mock
+/// needs the name it answers with, since prices are looked up by the answer's model.
+fn validate_mock(model: &ModelConfig) -> Result<(), String> {
+    let params = &model.params;
+    if model.provider != ProviderKind::Mock {
+        return match params.mock {
+            Some(_) => Err("params.mock: only applies to provider mock".into()),
+            None => Ok(()),
+        };
+    }
+    if params.base_url.is_some() {
+        return Err(
+            "params.baseUrl: does not apply to provider mock (it answers in-process)".into(),
+        );
+    }
+    let Some(mock) = &params.mock else {
+        return Ok(());
+    };
+    mock.validate().map_err(|e| format!("params.mock.{e}"))?;
+    if mock.price.is_some() && model.name.contains('*') && params.model.is_none() {
+        return Err(
+            "params.mock.price: a wildcard mock model needs params.model, the model \
+             name it answers with and is priced under"
+                .into(),
+        );
     }
     Ok(())
 }
