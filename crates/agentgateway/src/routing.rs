@@ -335,4 +335,30 @@ mod tests {
         assert_eq!(b.info.endpoint.as_ref(), "api.openai.com:443");
         assert_eq!(b.info.route.as_ref(), "llm/b");
     }
+
+    #[test]
+    fn optional_models_without_a_key_get_no_route() {
+        let mut optional = model("gpt-4o-mini", None);
+        optional.optional = true;
+        optional.params.api_key = Some(String::new());
+        let mut keyed = model("gpt-4o", None);
+        keyed.optional = true;
+        keyed.params.api_key = Some("sk-test".into());
+        let router = Router::new(&[optional, keyed]).unwrap();
+        assert!(router.select("gpt-4o-mini").is_none());
+        assert!(router.select("gpt-4o").is_some());
+    }
+
+    #[test]
+    fn mock_models_call_the_mock_server() {
+        let mut mock = model("mock-gpt", None);
+        mock.provider = ProviderKind::Mock;
+        assert!(Router::new(std::slice::from_ref(&mock)).is_err());
+        let addr: SocketAddr = "127.0.0.1:4321".parse().unwrap();
+        let router = Router::with_mock(&[model("a", None), mock], Some(addr)).unwrap();
+        let route = router.select("mock-gpt").unwrap();
+        assert_eq!(route.upstream.base_path, "/1/v1");
+        assert_eq!(route.info.endpoint.as_ref(), "127.0.0.1:4321");
+        assert_eq!(route.info.system, "mock");
+    }
 }

@@ -151,4 +151,35 @@ mod tests {
             .starts_with("price"));
         assert!(parse("price: {input: 1}").unwrap_err().contains("output"));
     }
+
+    fn load(models: &str) -> Result<crate::config::Config, String> {
+        let yaml = format!("llm:\n  models:\n{models}");
+        crate::config::Config::from_yaml(&yaml, &|_| None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_model_entry_rules_around_mock_and_optional() {
+        assert!(load("  - {name: m, provider: mock}\n").is_ok());
+        let err = load("  - {name: m, provider: openAI, params: {mock: {}}}\n").unwrap_err();
+        assert!(err.contains("llm.models[0].params.mock: only applies to provider mock"));
+        let err = load("  - {name: m, provider: mock, params: {baseUrl: 'http://x/v1'}}\n");
+        assert!(err.unwrap_err().contains("params.baseUrl: does not apply"));
+        let err = load("  - {name: m, provider: mock, params: {mock: {errors: {404: 2}}}}\n");
+        assert!(err
+            .unwrap_err()
+            .contains("llm.models[0].params.mock.errors.404"));
+        let priced = "  - {name: 'mock-*', provider: mock, params: {mock: {price: {input: 1, output: 1}}}}\n";
+        assert!(load(priced).unwrap_err().contains("needs params.model"));
+        let named = priced.replace("params: {", "params: {model: mock-1, ");
+        assert!(load(&named).is_ok());
+
+        let empty = "  - {name: g, provider: openAI, params: {apiKey: ''}}\n";
+        assert!(load(empty).unwrap_err().contains("params.apiKey: is empty"));
+        let optional = empty.replace("provider: openAI,", "provider: openAI, optional: true,");
+        assert!(load(&optional).is_ok());
+        let keyless = "  - {name: g, provider: openAI, optional: true}\n";
+        assert!(load(keyless)
+            .unwrap_err()
+            .contains("optional: only applies"));
+    }
 }
