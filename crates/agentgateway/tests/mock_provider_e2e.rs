@@ -349,3 +349,78 @@ async fn metrics_log_and_cost_show_the_mocks_numbers() {
     assert!((cost - total).abs() < 1e-12, "{cost} != {total}");
     gw.shutdown().await;
 }
+
+/// What the official SDKs read from the mock, as `[text, output tokens, ...]` per call.
+const SDK_SCRIPT: &str = r#"
+import json, sys
+import anthropic, openai
+base = sys.argv[1]
+hi = [{"role": "user", "content": "hi"}]
+out = {}
+o = openai.OpenAI(base_url=base + "/v1", api_key="sk-alice", max_retries=0)
+c = o.chat.completions.create(model="mock-gpt", max_tokens=4, messages=hi)
+out["chat"] = [c.choices[0].message.content, c.usage.completion_tokens]
+text, usage = "", None
+for chunk in o.chat.completions.create(model="mock-gpt", max_tokens=3, messages=hi, stream=True,
+                                        stream_options={"include_usage": True}):
+    if chunk.choices:
+        text += chunk.choices[0].delta.content or ""
+    if chunk.usage:
+        usage = chunk.usage.completion_tokens
+out["chat_stream"] = [text, usage]
+r = o.responses.create(model="mock-gpt", input="hi", max_output_tokens=2)
+out["responses"] = [r.output_text, r.usage.output_tokens]
+for event in o.responses.create(model="mock-gpt", input="hi", max_output_tokens=2, stream=True):
+    if event.type == "response.completed":
+        out["responses_stream"] = [event.response.output_text, event.response.usage.output_tokens]
+e = o.embeddings.create(model="mock-gpt", input=["a", "b"], dimensions=4)
+out["embeddings"] = [len(e.data), len(e.data[1].embedding)]
+try:
+    o.chat.completions.create(model="mock-busy", messages=hi)
+except openai.RateLimitError as err:
+    out["openai_error"] = [err.status_code, err.code]
+a = anthropic.Anthropic(base_url=base, api_key="sk-alice", max_retries=0)
+m = a.messages.create(model="mock-gpt", max_tokens=5, messages=hi)
+out["messages"] = [m.content[0].text, m.usage.output_tokens, m.stop_reason]
+with a.messages.stream(model="mock-gpt", max_tokens=3, messages=hi) as stream:
+    final = stream.get_final_message()
+out["messages_stream"] = [final.content[0].text, final.usage.output_tokens]
+try:
+    a.messages.create(model="mock-busy", max_tokens=5, messages=hi)
+except anthropic.RateLimitError as err:
+    out["anthropic_error"] = [err.status_code, err.body["error"]["type"]]
+print(json.dumps(out))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_sdks_read_the_mock() {
+    let Some(python) = support::python::python_with("openai, anthropic") else {
+        return;
+    };
+    let gw = gateway().await;
+    let url = gw.url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .args(["-c", SDK_SCRIPT, &url])
+            .output()
+            .expect("python runs")
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let expected = serde_json::json!({
+        "chat": ["This is a mock", 4],
+        "chat_stream": ["This is a", 3],
+        "responses": ["This is", 2],
+        "responses_stream": ["This is", 2],
+        "embeddings": [2, 4],
+        "openai_error": [429, "rate_limit_exceeded"],
+        "messages": ["This is a mock answer", 5, "max_tokens"],
+        "messages_stream": ["This is a", 3],
+        "anthropic_error": [429, "rate_limit_error"],
+    });
+    assert_eq!(out, expected);
+    gw.shutdown().await;
+}
