@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use agentgateway_wire::RequestInfo;
-use serde_json::Value;
 
 use super::MockModel;
 use crate::config::mock::MAX_OUTPUT_TOKENS;
@@ -19,9 +18,6 @@ use crate::config::mock::MAX_OUTPUT_TOKENS;
 const WORDS: [&str; 8] = [
     " This", " is", " a", " mock", " answer", " from", " the", " gateway",
 ];
-
-/// Output limits a request may set, first present wins (the tokenizer module's order).
-const MAX_OUTPUT_FIELDS: [&str; 3] = ["max_completion_tokens", "max_tokens", "max_output_tokens"];
 
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -40,7 +36,9 @@ pub struct Reply {
 
 impl Reply {
     pub fn new(body: &[u8], info: &RequestInfo, model: &MockModel, seq: u64) -> Reply {
-        let limit = output_limit(body);
+        // One parse gives both: the input as token limits count it, and the caller's limit.
+        let estimate = crate::tokens::estimate_request(body, info.model());
+        let limit = estimate.max_output;
         let output_tokens = limit
             .unwrap_or(model.output_tokens)
             .clamp(1, MAX_OUTPUT_TOKENS);
@@ -48,7 +46,7 @@ impl Reply {
             seq,
             model: info.model().to_owned(),
             created: crate::auth::unix_now().max(0) as u64,
-            input_tokens: crate::tokens::estimate_input_tokens(body, info.model()),
+            input_tokens: estimate.input,
             output_tokens,
             hit_limit: limit.is_some(),
             include_usage: info.include_usage() == Some(true),
@@ -98,16 +96,6 @@ impl Reply {
     pub fn total_tokens(&self) -> u64 {
         self.input_tokens.saturating_add(self.output_tokens)
     }
-}
-
-/// The caller's output limit, if it set one (a positive integer).
-fn output_limit(body: &[u8]) -> Option<u64> {
-    let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(body) else {
-        return None;
-    };
-    MAX_OUTPUT_FIELDS
-        .iter()
-        .find_map(|field| request.get(*field).and_then(Value::as_u64))
 }
 
 #[cfg(test)]
