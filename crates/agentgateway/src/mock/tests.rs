@@ -285,3 +285,59 @@ fn prices_are_filed_under_the_answered_model_per_token() {
     assert_eq!(price.output.to_string(), "0.000006");
     assert!(catalog.lookup(SYSTEM, Some("other"), None).is_none());
 }
+
+#[tokio::test]
+async fn configured_prices_survive_a_catalog_reload() {
+    let yaml = "llm:\n  models:\n  - name: mock-gpt\n    provider: mock\n    params:\n      mock:\n        price: {input: 1, output: 2}\n";
+    let config = crate::config::Config::from_yaml(yaml, &|_| None).unwrap();
+    let dir = std::env::temp_dir().join(format!("agw-mock-prices-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("prices.yaml");
+    std::fs::write(&file, "mock:\n  mock-gpt: {input: 9, output: 9}\n").unwrap();
+    let files = vec![file.clone()];
+    let loaded = crate::pricing::PriceCatalog::load(&files).unwrap();
+    let handle =
+        crate::pricing::CatalogHandle::with_pinned(loaded, prices(&config.llm.models).unwrap());
+    let input = |handle: &crate::pricing::CatalogHandle| {
+        let catalog = handle.current();
+        catalog
+            .lookup(SYSTEM, Some("mock-gpt"), None)
+            .map(|(_, p)| p.input.to_string())
+    };
+    assert_eq!(
+        input(&handle).as_deref(),
+        Some("0.000001"),
+        "params win over files"
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = handle.spawn_reload(files, Duration::from_millis(10), async move {
+        let _ = stopped.await;
+    });
+    // A change the reload must pick up, with a new model to tell when it has.
+    std::fs::write(
+        &file,
+        "mock:\n  mock-gpt: {input: 9, output: 9}\n  other: {input: 3, output: 3}\n",
+    )
+    .unwrap();
+    for _ in 0..500 {
+        if handle
+            .current()
+            .lookup(SYSTEM, Some("other"), None)
+            .is_some()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        handle
+            .current()
+            .lookup(SYSTEM, Some("other"), None)
+            .is_some(),
+        "reloaded"
+    );
+    assert_eq!(input(&handle).as_deref(), Some("0.000001"));
+    let _ = stop.send(());
+    task.await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
