@@ -16,6 +16,7 @@
 //! - [`tokens`]: tiktoken input estimates for token limits.
 //! - [`keys`]: dynamic virtual keys: the SQLite store, the in-memory cache the request path reads.
 //! - [`admin`]: the admin port: `/config_dump` and the virtual-key API (`/v1/keys`).
+//! - [`mock`]: `provider: mock`, the in-process model endpoint every API can be tried against.
 //! - [`routing`]: model name -> model route (exact, then longest wildcard).
 //! - [`upstream`]: the pooled HTTPS client and the upstream request.
 //! - [`metered_body`]: the response body wrapper that forwards, meters, and finishes the record.
@@ -46,6 +47,7 @@ pub mod keys;
 pub mod limits;
 pub mod metered_body;
 pub mod metrics;
+pub mod mock;
 pub mod pricing;
 pub mod proxy;
 pub mod ratelimit;

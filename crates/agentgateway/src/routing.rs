@@ -6,6 +6,7 @@
 //! request is one hash lookup or a short scan, with no string building.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use agentgateway_wire::Operation;
@@ -106,10 +107,28 @@ pub struct Router {
 }
 
 impl Router {
+    /// Routes for `models`, none of which may be `provider: mock`.
     pub fn new(models: &[ModelConfig]) -> Result<Router, String> {
+        Router::with_mock(models, None)
+    }
+
+    /// Routes for `models`; `provider: mock` models call the mock server at `mock`. An optional
+    /// model whose credential is empty gets no route (a warning says so).
+    pub fn with_mock(models: &[ModelConfig], mock: Option<SocketAddr>) -> Result<Router, String> {
         let mut router = Router::default();
         for (i, model) in models.iter().enumerate() {
-            let route = Arc::new(build_route(model).map_err(|e| format!("llm.models[{i}].{e}"))?);
+            if is_disabled(model) {
+                tracing::warn!(
+                    "llm.models[{i}] {:?} ({}) is disabled: it is optional and its params.apiKey \
+                     is empty (is its environment variable set?)",
+                    model.name,
+                    model.provider.system(),
+                );
+                continue;
+            }
+            let base = base_url(model, i, mock)?;
+            let route =
+                Arc::new(build_route(model, &base).map_err(|e| format!("llm.models[{i}].{e}"))?);
             match model.name.strip_suffix('*') {
                 Some(prefix) => router.wildcards.push((prefix.into(), route)),
                 None => {
@@ -173,17 +192,28 @@ fn models_json(routes: &[Arc<Route>]) -> bytes::Bytes {
     bytes::Bytes::from(serde_json::json!({"object": "list", "data": data}).to_string())
 }
 
-/// The API root: `params.baseUrl`, Azure's per-resource root, or the preset's.
-fn base_url(model: &ModelConfig) -> String {
-    if let Some(base) = &model.params.base_url {
-        return base.clone();
+/// An optional model without its credential.
+fn is_disabled(model: &ModelConfig) -> bool {
+    model.optional && model.params.api_key.as_deref() == Some("")
+}
+
+/// The API root: the mock server's for a mock model, else `params.baseUrl`, Azure's
+/// per-resource root, or the preset's.
+fn base_url(model: &ModelConfig, index: usize, mock: Option<SocketAddr>) -> Result<String, String> {
+    if model.provider == ProviderKind::Mock {
+        return mock
+            .map(|addr| crate::mock::base_url(addr, index))
+            .ok_or_else(|| format!("llm.models[{index}]: provider mock needs the mock server"));
     }
-    match (&model.provider, &model.params.azure_resource_name) {
+    if let Some(base) = &model.params.base_url {
+        return Ok(base.clone());
+    }
+    Ok(match (&model.provider, &model.params.azure_resource_name) {
         (ProviderKind::Azure, Some(resource)) => {
             format!("https://{resource}.openai.azure.com/openai")
         }
         (kind, _) => kind.default_base_url().to_owned(),
-    }
+    })
 }
 
 fn credential(model: &ModelConfig) -> Result<Option<(HeaderName, HeaderValue)>, String> {
@@ -207,9 +237,8 @@ pub fn credential_header(kind: CredentialHeader, key: &str) -> Option<(HeaderNam
     Some((name, value))
 }
 
-fn build_route(model: &ModelConfig) -> Result<Route, String> {
-    let base = base_url(model);
-    let uri = check_base_url(&base).map_err(|e| format!("params.baseUrl: {e}"))?;
+fn build_route(model: &ModelConfig, base: &str) -> Result<Route, String> {
+    let uri = check_base_url(base).map_err(|e| format!("params.baseUrl: {e}"))?;
     let scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTPS);
     let authority = uri
         .authority()
@@ -257,6 +286,7 @@ mod tests {
         ModelConfig {
             name: name.into(),
             provider: ProviderKind::OpenAi,
+            optional: false,
             params: ModelParams {
                 base_url: base.map(Into::into),
                 ..Default::default()
@@ -304,5 +334,31 @@ mod tests {
         let b = router.select("b").unwrap();
         assert_eq!(b.info.endpoint.as_ref(), "api.openai.com:443");
         assert_eq!(b.info.route.as_ref(), "llm/b");
+    }
+
+    #[test]
+    fn optional_models_without_a_key_get_no_route() {
+        let mut optional = model("gpt-4o-mini", None);
+        optional.optional = true;
+        optional.params.api_key = Some(String::new());
+        let mut keyed = model("gpt-4o", None);
+        keyed.optional = true;
+        keyed.params.api_key = Some("sk-test".into());
+        let router = Router::new(&[optional, keyed]).unwrap();
+        assert!(router.select("gpt-4o-mini").is_none());
+        assert!(router.select("gpt-4o").is_some());
+    }
+
+    #[test]
+    fn mock_models_call_the_mock_server() {
+        let mut mock = model("mock-gpt", None);
+        mock.provider = ProviderKind::Mock;
+        assert!(Router::new(std::slice::from_ref(&mock)).is_err());
+        let addr: SocketAddr = "127.0.0.1:4321".parse().unwrap();
+        let router = Router::with_mock(&[model("a", None), mock], Some(addr)).unwrap();
+        let route = router.select("mock-gpt").unwrap();
+        assert_eq!(route.upstream.base_path, "/1/v1");
+        assert_eq!(route.info.endpoint.as_ref(), "127.0.0.1:4321");
+        assert_eq!(route.info.system, "mock");
     }
 }

@@ -33,6 +33,10 @@ impl Plan {
     /// The plan for a caller's operation on a provider, or a 400 when the provider has no
     /// equivalent (e.g. embeddings on Anthropic).
     pub fn choose(op: Operation, api: ProviderApi, system: &str) -> Result<Plan, GatewayError> {
+        // The built-in mock speaks every API natively.
+        if system == crate::mock::SYSTEM {
+            return Ok(Plan::Native);
+        }
         match (op, api) {
             (Operation::ChatCompletions, ProviderApi::Anthropic) => Ok(Plan::ChatToMessages),
             (Operation::Messages, ProviderApi::OpenAi) => Ok(Plan::MessagesToChat),
@@ -170,6 +174,10 @@ mod tests {
         assert_eq!(refused.status(), http::StatusCode::BAD_REQUEST);
         assert!(refused.message().contains("/embeddings"));
         assert_eq!(Plan::ChatToMessages.upstream_op(ChatCompletions), Messages);
+        for op in [Messages, CountTokens, Embeddings, Responses] {
+            let mock = Plan::choose(op, ProviderApi::OpenAi, crate::mock::SYSTEM);
+            assert_eq!(mock, Ok(Plan::Native), "{op:?}");
+        }
         assert_eq!(Plan::MessagesToChat.upstream_op(Messages), ChatCompletions);
     }
 

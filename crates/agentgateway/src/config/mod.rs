@@ -11,6 +11,7 @@ pub mod check;
 mod dump;
 mod duration;
 mod expand;
+pub mod mock;
 mod provider;
 pub mod schema;
 mod validate;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use dump::{config_dump, format_duration, REDACTED};
 pub use duration::parse_duration;
+pub use mock::{MockParams, MockPrice};
 pub use provider::{CredentialHeader, ProviderApi, ProviderKind};
 pub(crate) use validate::{check_base_url, parse_key_hash};
 
@@ -421,6 +423,10 @@ pub struct ModelConfig {
     pub name: String,
     /// Which provider serves it; sets the wire format, the default `baseUrl` and the credential header.
     pub provider: ProviderKind,
+    /// Ours: a model whose `params.apiKey` is empty (`${OPENAI_API_KEY:-}` with the variable
+    /// unset) is disabled with a warning instead of refusing the config.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
     /// How to call the provider.
     #[serde(default)]
     pub params: ModelParams,
@@ -457,6 +463,9 @@ pub struct ModelParams {
     /// requires it). Default 4096.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u64>,
+    /// Ours: the settings of a `provider: mock` model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mock: Option<MockParams>,
 }
 
 impl std::fmt::Debug for ModelParams {
@@ -468,6 +477,7 @@ impl std::fmt::Debug for ModelParams {
             .field("azure_resource_name", &self.azure_resource_name)
             .field("azure_api_version", &self.azure_api_version)
             .field("max_tokens", &self.max_tokens)
+            .field("mock", &self.mock)
             .finish()
     }
 }

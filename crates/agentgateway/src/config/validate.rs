@@ -120,18 +120,50 @@ fn validate_model(model: &ModelConfig, at: &FieldPath, out: &mut Out) {
         out.check(params.key("baseUrl"), check_base_url(url).map(|_| ()));
     }
     validate_provider_params(model, &params, out);
+    validate_mock(model, &params, out);
     if model.params.model.as_deref() == Some("") {
         out.push(params.key("model"), "must not be empty");
     }
-    if model
-        .params
-        .api_key
-        .as_deref()
-        .is_some_and(|k| k.trim().is_empty())
-    {
-        out.push(
+    match model.params.api_key.as_deref() {
+        // An optional model without its key is disabled when the routes are built.
+        Some("") if model.optional => {}
+        Some(key) if key.trim().is_empty() => out.push(
             params.key("apiKey"),
-            "is empty (is its environment variable set?)",
+            "is empty (is its environment variable set? `optional: true` disables the model instead)",
+        ),
+        None if model.optional => out.push(
+            at.key("optional"),
+            "only applies to a model with params.apiKey",
+        ),
+        _ => {}
+    }
+}
+
+/// `params.mock` belongs to `provider: mock`, which needs no `baseUrl`; a priced wildcard mock
+/// needs the name it answers with, since prices are looked up by the answer's model.
+fn validate_mock(model: &ModelConfig, params_at: &FieldPath, out: &mut Out) {
+    let params = &model.params;
+    if model.provider != ProviderKind::Mock {
+        if params.mock.is_some() {
+            out.push(params_at.key("mock"), "only applies to provider mock");
+        }
+        return;
+    }
+    if params.base_url.is_some() {
+        out.push(
+            params_at.key("baseUrl"),
+            "does not apply to provider mock (it answers in-process)",
+        );
+    }
+    let Some(mock) = &params.mock else {
+        return;
+    };
+    out.check(params_at.key("mock"), mock.validate());
+    if mock.price.is_some() && model.name.contains('*') && params.model.is_none() {
+        out.push(
+            params_at.key("mock").key("price"),
+            "a wildcard mock model needs params.model, the model name it answers with and is \
+             priced under",
         );
     }
 }

@@ -53,7 +53,7 @@ impl CostPlan {
                 .collect()
         };
         Ok(CostPlan {
-            catalog: CatalogHandle::new(catalog),
+            catalog: CatalogHandle::with_pinned(catalog, crate::mock::prices(&config.llm.models)?),
             files,
             users: map(&budgets.users),
             teams: map(&budgets.teams),

@@ -22,6 +22,7 @@ use crate::auth::Authenticator;
 use crate::budget::WallClock;
 use crate::config::{ApiKeyMode, ApiKeyPolicy, Config, LogFormat};
 use crate::metrics::Metrics;
+use crate::mock::MockServer;
 use crate::proxy::Proxy;
 use crate::record::ListenerInfo;
 use crate::routing::Router;
@@ -111,13 +112,17 @@ pub struct Gateway {
     drain_timeout: Duration,
     control: control::ControlPlane,
     cost: cost::CostPlan,
+    /// The `provider: mock` endpoint, bound here and served from `start`.
+    mock: Option<MockServer>,
 }
 
 impl Gateway {
     /// Builds every runtime structure; any config problem is reported here, naming the field.
     pub fn build(config: &Config, options: Options) -> Result<Gateway, String> {
         parts::install_crypto_provider();
-        let router = Router::new(&config.llm.models)?;
+        let mock = MockServer::bind(&config.llm.models)
+            .map_err(|e| format!("provider mock: cannot listen on 127.0.0.1: {e}"))?;
+        let router = Router::with_mock(&config.llm.models, mock.as_ref().map(MockServer::addr))?;
         let auth = build_auth(config)?;
         let cost = cost::CostPlan::from_config(config, options.clock.clone())?;
         let telemetry = Arc::new(parts::build_telemetry(config, options)?);
@@ -152,6 +157,7 @@ impl Gateway {
             drain_timeout: config.drain_timeout(),
             control,
             cost,
+            mock,
         })
     }
 
@@ -176,6 +182,10 @@ impl Gateway {
             .transpose()?;
         let (stop, stop_rx) = watch::channel(false);
         let ready = Arc::new(AtomicBool::new(false));
+        // Stopped with the side ports, after the drain: in-flight calls to it finish.
+        if let Some(mock) = self.mock.take() {
+            mock.serve(stop_rx.clone())?;
+        }
         let keys = self.control.open_keys(stop_rx.clone()).await?;
         if let Some(keys) = &keys {
             self.proxy.auth = self

@@ -87,6 +87,33 @@ impl PriceCatalog {
         PriceCatalog::default()
     }
 
+    /// This catalog with `price` set for `model` of `provider` (a price given in the config
+    /// rather than a file, e.g. a mock model's).
+    pub fn with_price(
+        mut self,
+        provider: &str,
+        model: &str,
+        price: ModelPrice,
+    ) -> Result<PriceCatalog, String> {
+        let provider = super::known_provider(provider)?;
+        self.providers
+            .entry(provider)
+            .or_default()
+            .insert(model.to_owned(), price);
+        Ok(self)
+    }
+
+    /// This catalog with every price of `top` set over its own.
+    pub fn overlaid(mut self, top: &PriceCatalog) -> PriceCatalog {
+        for (provider, models) in &top.providers {
+            let mine = self.providers.entry(provider).or_default();
+            for (model, price) in models {
+                mine.insert(model.clone(), price.clone());
+            }
+        }
+        self
+    }
+
     /// This catalog with the entries of one file's text applied on top.
     pub(super) fn with_text(mut self, text: &str) -> Result<PriceCatalog, String> {
         for entry in parse(text)? {

@@ -62,7 +62,7 @@ pub struct Tier {
 /// routes to (`config::provider`), plus the Google and AWS names that LiteLLM tables carry. A
 /// provider outside this list is a load error, because a misspelt one would leave the builtin
 /// price in force without a word.
-pub const PROVIDERS: [&str; 17] = [
+pub const PROVIDERS: [&str; 18] = [
     "openai",
     "anthropic",
     "azure.ai.openai",
@@ -80,6 +80,7 @@ pub const PROVIDERS: [&str; 17] = [
     "gcp.gemini",
     "gcp.vertex_ai",
     "aws.bedrock",
+    "mock",
 ];
 
 /// One parsed catalog entry, in file order: later entries override earlier ones.

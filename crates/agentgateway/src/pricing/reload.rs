@@ -23,6 +23,8 @@ const MIN_POLL: Duration = Duration::from_millis(10);
 #[derive(Debug, Clone)]
 pub struct CatalogHandle {
     current: Arc<ArcSwap<PriceCatalog>>,
+    /// Prices from the config itself (mock models'), set again over every reload.
+    pinned: Arc<PriceCatalog>,
 }
 
 /// What a file looked like at the last poll; `None` when it could not be read.
@@ -32,6 +34,15 @@ impl CatalogHandle {
     pub fn new(catalog: PriceCatalog) -> Self {
         CatalogHandle {
             current: Arc::new(ArcSwap::from_pointee(catalog)),
+            pinned: Arc::default(),
+        }
+    }
+
+    /// `catalog` with `pinned` over it, now and after every reload of the files.
+    pub fn with_pinned(catalog: PriceCatalog, pinned: PriceCatalog) -> Self {
+        CatalogHandle {
+            current: Arc::new(ArcSwap::from_pointee(catalog.overlaid(&pinned))),
+            pinned: Arc::new(pinned),
         }
     }
 
@@ -76,8 +87,10 @@ impl CatalogHandle {
         }
         *seen = now;
         let to_load = Arc::clone(files);
+        let pinned = Arc::clone(&self.pinned);
         // Parsing a large LiteLLM table takes milliseconds: keep it off the async workers.
-        match tokio::task::spawn_blocking(move || PriceCatalog::load(&to_load)).await {
+        let load = move || PriceCatalog::load(&to_load).map(|c| c.overlaid(&pinned));
+        match tokio::task::spawn_blocking(load).await {
             Ok(Ok(catalog)) => {
                 tracing::info!(models = catalog.len(), "price catalog reloaded");
                 self.current.store(Arc::new(catalog));
