@@ -164,7 +164,7 @@ llm:
             "8:13: llm.policies.apiKey.mode: unknown value \"stric\": expected one of strict, optional, permissive; did you mean `strict`?",
             "11:9: llm.policies.apiKey.keys[0].metdata: unknown field `metdata`; did you mean `metadata`?",
             "15:12: llm.policies.localRateLimit[0].key: invalid CEL expression `apiKey..user`: ERROR: <input>:1:8: Syntax error: no viable alternative at input '..'",
-            "18:15: llm.models[0].provider: unknown value \"opnai\": expected one of openAI, groq, mistral, deepseek, together, fireworks, openrouter, xai, cerebras, perplexity, ollama, vllm, anthropic, azure, openai, deepSeek, openRouter; did you mean `openAI`?",
+            "18:15: llm.models[0].provider: unknown value \"opnai\": expected one of openAI, groq, mistral, deepseek, together, fireworks, openrouter, xai, cerebras, perplexity, ollama, vllm, anthropic, azure, mock, openai, deepSeek, openRouter; did you mean `openAI`?",
             "21:25: llm.models[1].params.maxTokens: must be at least 0 (found -1)",
             " 8 problems",
         ]

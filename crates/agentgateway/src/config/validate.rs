@@ -158,7 +158,15 @@ fn validate_mock(model: &ModelConfig, params_at: &FieldPath, out: &mut Out) {
     let Some(mock) = &params.mock else {
         return;
     };
-    out.check(params_at.key("mock"), mock.validate());
+    if let Err(error) = mock.validate() {
+        // `validate` names the field inside `mock` first: `errors.404: ...`.
+        let (field, message) = error.split_once(": ").unwrap_or(("", error.as_str()));
+        let path = field
+            .split('.')
+            .filter(|part| !part.is_empty())
+            .fold(params_at.key("mock"), |path, part| path.key(part));
+        out.push(path, message);
+    }
     if mock.price.is_some() && model.name.contains('*') && params.model.is_none() {
         out.push(
             params_at.key("mock").key("price"),
