@@ -43,7 +43,8 @@ done
 # that mode (a release build with line tables, cargo profile `profiling`) and print the hottest
 # functions; the full report stays in bench/results/perf.<mode>.txt. With TOOL=callgrind the
 # gateway runs under valgrind instead and the report counts instructions per request (user space
-# only, but repeatable whatever else the machine is doing).
+# only, but repeatable whatever else the machine is doing); with TOOL=strace it counts system
+# calls per request.
 PROFILE="${PROFILE:-}"
 TOOL="${TOOL:-perf}"
 CARGO_PROFILE=release
@@ -196,6 +197,24 @@ if [ -n "$PROFILE" ] && [ "$TOOL" = callgrind ]; then
   total="$(awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1; exit}' "$report")"
   echo "requests: $requests; instructions: $total; per request: $(( total / (requests > 0 ? requests : 1) ))"
   echo "report: $report; dump: $dump (callgrind_annotate --inclusive=yes)"
+  exit 0
+fi
+
+if [ -n "$PROFILE" ] && [ "$TOOL" = strace ]; then
+  mkdir -p "$BENCH/results"
+  url="http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions"
+  taskset -c 1 wrk -t 1 -c "$CONNECTIONS" -d "${WARMUP}s" -s "$BENCH/post.lua" "$url" -- "$PROFILE" "${KEYS[@]}" >/dev/null
+  report="$BENCH/results/strace.$PROFILE.txt"
+  lines_before="$(wc -l <"$TMP/access.log")"
+  timeout -s INT "$DURATION" strace -c -f -p "$GATEWAY_PID" -o "$report" &
+  STRACE_PID=$!
+  taskset -c 1 wrk -t 1 -c "$CONNECTIONS" -d "${DURATION}s" -s "$BENCH/post.lua" "$url" -- "$PROFILE" "${KEYS[@]}" >/dev/null
+  wait "$STRACE_PID" || true
+  sleep 0.5
+  requests=$(( $(wc -l <"$TMP/access.log") - lines_before ))
+  calls="$(awk '$NF == "total" {print $(NF-2)}' "$report")"
+  cat "$report"
+  echo "requests: $requests; system calls: $calls; per request: $(python3 -c "print(round($calls / max($requests, 1), 2))")"
   exit 0
 fi
 

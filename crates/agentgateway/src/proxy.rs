@@ -36,7 +36,8 @@ mod request;
 
 use request::{classify, read_body, request_id};
 
-const REQUEST_ID: &str = "x-request-id";
+const REQUEST_ID: http::HeaderName = upstream::X_REQUEST_ID;
+
 /// What a non-streamed answer cost, in USD (`config.costHeader`).
 const COST_HEADER: &str = "x-agw-cost-usd";
 

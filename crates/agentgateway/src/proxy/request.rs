@@ -67,8 +67,11 @@ pub(super) fn request_id(headers: &http::HeaderMap) -> HeaderValue {
     match callers {
         Some(id) => id.clone(),
         None => {
+            // A v4 UUID from the thread's CSPRNG (seeded once from the OS): `Uuid::new_v4`
+            // would make a getrandom system call per request.
+            let uuid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
             let mut buffer = uuid::Uuid::encode_buffer();
-            let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+            let text = uuid.hyphenated().encode_lower(&mut buffer);
             HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("unknown"))
         }
     }
@@ -77,6 +80,21 @@ pub(super) fn request_id(headers: &http::HeaderMap) -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_are_the_callers_when_sane_else_fresh_v4_uuids() {
+        let mut headers = http::HeaderMap::new();
+        let first = request_id(&headers);
+        let second = request_id(&headers);
+        assert_ne!(first, second);
+        let parsed = uuid::Uuid::parse_str(first.to_str().unwrap()).unwrap();
+        assert_eq!(parsed.get_version(), Some(uuid::Version::Random));
+        assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
+        headers.insert(REQUEST_ID, HeaderValue::from_static("trace-abc-123"));
+        assert_eq!(request_id(&headers), "trace-abc-123");
+        headers.insert(REQUEST_ID, HeaderValue::from_static("has space"));
+        assert_ne!(request_id(&headers), "has space");
+    }
 
     #[test]
     fn paths_with_and_without_v1() {
