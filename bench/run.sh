@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The load benchmark, one command: bench/run.sh  (DURATION=seconds per run, default 10).
+# The load benchmark, one command: bench/run.sh  (DURATION=seconds per run, default 10;
+# MODES="json sse large" to choose the runs).
 # Builds the gateway in release, starts an nginx fake provider, then loads with wrk (32
 # connections): the gateway with every feature on, plain nginx proxy_pass, and the provider
 # directly. The proxy under test gets CPU 0; wrk and the provider share CPU 1, so the proxy's
@@ -58,7 +59,9 @@ if [ -n "$PROFILE" ]; then
 fi
 
 echo "==> cargo build --profile $CARGO_PROFILE -p agentgateway"
-cargo build --profile "$CARGO_PROFILE" -p agentgateway --quiet
+# CARGO_FLAGS (e.g. --no-default-features) builds a variant for an A/B comparison.
+# shellcheck disable=SC2086
+cargo build --profile "$CARGO_PROFILE" -p agentgateway --quiet ${CARGO_FLAGS:-}
 GATEWAY_BIN="${CARGO_TARGET_DIR:-$PWD/target}/$CARGO_PROFILE/agentgateway"
 [ -x "$GATEWAY_BIN" ] || die "no gateway binary at $GATEWAY_BIN"
 
@@ -234,7 +237,7 @@ if [ -n "$PROFILE" ]; then
   exit 0
 fi
 
-for mode in json sse large; do
+for mode in ${MODES:-json sse large}; do
   run gateway "$mode" "$GATEWAY_PID" "http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions"
   path=json; [ "$mode" = sse ] && path=sse
   run nginx "$mode" "$PROXY_PID" "http://127.0.0.1:$PROXY_PORT/$path/v1/chat/completions"

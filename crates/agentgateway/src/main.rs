@@ -12,12 +12,6 @@ use agentgateway::config::{check, Config, LogFormat};
 use agentgateway::gateway::{Gateway, Listeners, Options};
 use clap::{Parser, Subcommand};
 
-/// mimalloc rather than glibc's malloc: the request path allocates small, short-lived buffers
-/// (headers, body chunks, label values), where glibc spent ~13% of the gateway's instructions
-/// under load (bench/run.sh TOOL=callgrind; figures in bench/RESULTS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// An LLM gateway: OpenAI-compatible proxy that meters every token.
 #[derive(Parser)]
 #[command(
