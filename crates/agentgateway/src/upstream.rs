@@ -253,7 +253,9 @@ pub const UPSTREAM_REQUEST_ID: HeaderName = HeaderName::from_static("x-upstream-
 
 /// Prepares the provider's response headers for the caller.
 pub fn response_headers(headers: &mut HeaderMap, gateway_key: bool) {
-    strip(headers, |name| gateway_key && ACCOUNT_HEADERS.contains(name));
+    strip(headers, |name| {
+        gateway_key && ACCOUNT_HEADERS.contains(name)
+    });
     if let Some(id) = headers.remove(X_REQUEST_ID) {
         headers.insert(UPSTREAM_REQUEST_ID, id);
     } else if let Some(id) = headers.get(REQUEST_ID) {

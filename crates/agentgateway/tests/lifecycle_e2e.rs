@@ -608,7 +608,10 @@ fn validate_only_names_a_typo_and_its_line() {
     let (code, stderr) = validate(&path);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("modles"), "names the field: {stderr}");
-    assert!(stderr.contains(":3:3: llm.modles"), "names the line and column: {stderr}");
+    assert!(
+        stderr.contains(":3:3: llm.modles"),
+        "names the line and column: {stderr}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 

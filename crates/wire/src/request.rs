@@ -1,10 +1,12 @@
 //! Request bodies of the OpenAI-style APIs: finding what the gateway routes and meters on
 //! (`model`, `stream`, `stream_options.include_usage`) and rewriting exactly those bytes.
 //!
-//! The scan is one serde_json pass that borrows the few top-level fields it needs as raw slices
-//! and skips everything else, so a large prompt is validated but never copied or built into a
-//! DOM. The rewrite splices new bytes into the original body at the spans the scan recorded, so
+//! The scan walks the top-level object ([`top_level`]), stepping over the values it does not need
+//! at memchr speed, and parses only the few it reads (with serde_json, strictly), so a large
+//! prompt is never copied, built into a DOM or even parsed. The rewrite splices new bytes into the original body at the spans the scan recorded, so
 //! the body the provider sees is byte-identical to the client's except for what changed.
+
+mod top_level;
 
 use bytes::Bytes;
 use serde::{Deserialize, Deserializer};
@@ -103,14 +105,40 @@ fn raw<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Erro
     <&RawValue>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
-struct TopLevel<'a> {
-    #[serde(default, borrow, deserialize_with = "raw")]
-    model: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "raw")]
-    stream: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "raw")]
-    stream_options: Option<&'a RawValue>,
+/// The value spans of the top-level members the gateway reads.
+#[derive(Default)]
+struct TopLevel {
+    model: Option<Range<usize>>,
+    stream: Option<Range<usize>>,
+    stream_options: Option<Range<usize>>,
+}
+
+impl TopLevel {
+    /// Records `member` if it is one we read; a second one is an error, since the provider
+    /// might read a different one than the gateway routed on.
+    fn note(&mut self, member: top_level::Member<'_>) -> Result<(), String> {
+        let key: std::borrow::Cow<'_, [u8]> = match memchr::memchr(b'\\', member.key) {
+            None => member.key.into(),
+            // An escaped key (`"mod\u0065l"`) is rare: unescape it the standard way.
+            Some(_) => {
+                let quoted = [b"\"", member.key, b"\""].concat();
+                match serde_json::from_slice::<String>(&quoted) {
+                    Ok(key) => key.into_bytes().into(),
+                    Err(e) => return Err(format!("invalid key: {e}")),
+                }
+            }
+        };
+        let (slot, name) = match &*key {
+            b"model" => (&mut self.model, "model"),
+            b"stream" => (&mut self.stream, "stream"),
+            b"stream_options" => (&mut self.stream_options, "stream_options"),
+            _ => return Ok(()),
+        };
+        match slot.replace(member.value) {
+            Some(_) => Err(format!("duplicate field `{name}`")),
+            None => Ok(()),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -135,33 +163,37 @@ pub fn scan_request(body: &[u8]) -> Result<RequestInfo, RequestError> {
             },
         );
     }
-    let top: TopLevel<'_> =
-        serde_json::from_slice(body).map_err(|e| RequestError::Malformed(e.to_string()))?;
-    let model_raw = top.model.ok_or(RequestError::MissingModel)?;
-    let model = match serde_json::from_str::<String>(model_raw.get()) {
+    let mut top = TopLevel::default();
+    top_level::members(body, |member| top.note(member)).map_err(RequestError::Malformed)?;
+    let model_span = top.model.ok_or(RequestError::MissingModel)?;
+    let model = match serde_json::from_slice::<String>(value(body, &model_span)) {
         Ok(model) if !model.is_empty() => model,
         _ => return Err(RequestError::InvalidModel),
     };
-    let stream = match top.stream.map(RawValue::get) {
-        None | Some("null" | "false") => false,
-        Some("true") => true,
+    let stream = match top.stream.as_ref().map(|span| value(body, span)) {
+        None | Some(b"null" | b"false") => false,
+        Some(b"true") => true,
         Some(_) => return Err(RequestError::InvalidField("stream")),
     };
     let stream_options = match top.stream_options {
         None => StreamOptions::Absent,
-        Some(raw) => stream_options(body, raw)?,
+        Some(span) => stream_options(body, span)?,
     };
     Ok(RequestInfo {
         model,
-        model_span: span_of(body, model_raw),
+        model_span,
         stream,
         stream_options,
     })
 }
 
-fn stream_options(body: &[u8], raw: &RawValue) -> Result<StreamOptions, RequestError> {
-    let text = raw.get();
-    let span = span_of(body, raw);
+fn value<'a>(body: &'a [u8], span: &Range<usize>) -> &'a [u8] {
+    body.get(span.clone()).unwrap_or_default()
+}
+
+fn stream_options(body: &[u8], span: Range<usize>) -> Result<StreamOptions, RequestError> {
+    let text = std::str::from_utf8(value(body, &span))
+        .map_err(|_| RequestError::InvalidField("stream_options"))?;
     if text == "null" {
         return Ok(StreamOptions::Null(span));
     }

@@ -162,6 +162,47 @@ proptest! {
         }
     }
 
+    /// The fast top-level scan agrees with a full parse on any valid JSON object: every member
+    /// the gateway does not read is an arbitrary nested value, written compact or pretty.
+    #[test]
+    fn scan_agrees_with_a_full_parse(
+        model in any::<String>(),
+        others in prop::collection::vec(
+            ("[a-z_\\\\\"]{0,8}".prop_filter("not a key the scan reads", |k| {
+                !["model", "stream", "stream_options"].contains(&k.as_str())
+            }), json_value()),
+            0..6,
+        ),
+        stream in prop::option::of(any::<bool>()),
+        include_usage in prop::option::of(prop::option::of(any::<bool>())),
+        pretty in any::<bool>(),
+    ) {
+        let mut object = serde_json::Map::new();
+        for (key, value) in others {
+            object.insert(key, value);
+        }
+        object.insert("model".into(), json!(model));
+        if let Some(stream) = stream {
+            object.insert("stream".into(), json!(stream));
+        }
+        if let Some(include_usage) = include_usage {
+            object.insert("stream_options".into(), json!({"include_usage": include_usage}));
+        }
+        let body = match pretty {
+            true => serde_json::to_vec_pretty(&object),
+            false => serde_json::to_vec(&object),
+        }.expect("serializes");
+        match scan_request(&body) {
+            Ok(info) => {
+                prop_assert_eq!(info.model(), object["model"].as_str().unwrap_or_default());
+                prop_assert_eq!(info.stream(), object.get("stream") == Some(&json!(true)));
+                let want = object.get("stream_options").and_then(|o| o["include_usage"].as_bool());
+                prop_assert_eq!(info.include_usage(), want);
+            }
+            Err(e) => prop_assert!(object["model"] == json!(""), "{e}"),
+        }
+    }
+
     #[test]
     fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512), cuts in cuts()) {
         garbage(&bytes, &cuts);
@@ -231,6 +272,27 @@ const FIELD_NAMES: [&str; 4] = [
     "cache_creation_input_tokens",
     "cache_read_input_tokens",
 ];
+
+/// Arbitrary JSON: strings with quotes, backslashes, brackets and non-ASCII, nested arrays and
+/// objects.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        "[a-z\\\\\"\\[\\]{}:, é😀\n]{0,12}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+            prop::collection::vec(("[a-z\\\\\"{}\\[\\]]{0,6}", inner), 0..6)
+                .prop_map(|members| Value::Object(members.into_iter().collect())),
+        ]
+    })
+}
 
 fn fields() -> impl Strategy<Value = Fields> {
     [

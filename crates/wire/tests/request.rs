@@ -65,6 +65,28 @@ fn escaped_model_is_unescaped() {
 }
 
 #[test]
+fn escaped_keys_count_and_cannot_smuggle_a_second_model() {
+    let info = scan(r#"{"mod\u0065l":"m","str\u0065am":true}"#).expect("valid");
+    assert_eq!(info.model(), "m");
+    assert!(info.stream());
+    assert!(matches!(
+        scan(r#"{"model":"a","mod\u0065l":"b"}"#),
+        Err(RequestError::Malformed(m)) if m.contains("duplicate field `model`")
+    ));
+}
+
+#[test]
+fn values_the_gateway_does_not_read_are_stepped_over_whole() {
+    let body = r#"{"messages":[{"content":"]}\"{[","x":[[],{}]}],"model":"m","n":1e3,"t":null}"#;
+    assert_eq!(scan(body).expect("valid").model(), "m");
+    let big = format!(
+        r#"{{"messages":[{{"content":"{}"}}],"model":"m"}}"#,
+        "a]}\\\\".repeat(50_000)
+    );
+    assert_eq!(scan(&big).expect("valid").model(), "m");
+}
+
+#[test]
 fn whitespace_everywhere() {
     let info = scan(" \n\t{ \"model\" :\r\n \"m\" , \"stream\" : true }\n ").expect("valid");
     assert_eq!(info.model(), "m");

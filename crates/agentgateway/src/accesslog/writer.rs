@@ -89,7 +89,10 @@ impl BatchWriter {
             drop(batch);
             // Warn on the 1st, 2nd, 4th, 8th... drop: visible, but never a flood on stderr.
             if dropped.is_power_of_two() {
-                tracing::warn!(dropped, "access log: stdout is not keeping up, lines dropped");
+                tracing::warn!(
+                    dropped,
+                    "access log: stdout is not keeping up, lines dropped"
+                );
             }
             return;
         }

@@ -8,7 +8,6 @@
 //! request shares across families are built once behind an `Arc`, and their hash is computed once
 //! and reused by every family lookup.
 
-
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
