@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import time
 
 USAGE = {"prompt_tokens": 12, "completion_tokens": 40, "total_tokens": 52}
 
@@ -33,8 +34,10 @@ def fixtures(www):
              "model": "gpt-4o-mini", "choices": [], "usage": USAGE}
     events.append("data: " + json.dumps(final, separators=(",", ":")) + "\n\n")
     events.append("data: [DONE]\n\n")
+    # The long stream: 50,000 content events (~9 MB), for "memory stays flat as a stream grows".
+    long_events = [events[0].replace("tok0 ", "tok ")] * 50000 + events[-2:]
     for kind, text in (("json", json.dumps(completion, separators=(",", ":"))),
-                       ("sse", "".join(events))):
+                       ("sse", "".join(events)), ("sse-long", "".join(long_events))):
         path = os.path.join(www, kind, "v1", "chat")
         os.makedirs(path, exist_ok=True)
         with open(os.path.join(path, "completions"), "w") as f:
@@ -101,6 +104,55 @@ def load_run(path, clk_tck):
     return run
 
 
+def post_stream(conn, path, key, model):
+    """POSTs a streaming chat request on a kept-alive connection; returns the seconds until the
+    first event line arrived, after reading the whole stream."""
+    body = json.dumps({"model": model, "stream": True, "messages": []})
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer " + key}
+    start = time.perf_counter()
+    conn.request("POST", path, body=body, headers=headers)
+    resp = conn.getresponse()
+    resp.read(1)  # the first byte of the first event
+    first = time.perf_counter() - start
+    resp.read()
+    if resp.status != 200:
+        raise SystemExit("stream check: %s answered %d" % (path, resp.status))
+    return first
+
+
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def stream_check(gateway, proxy, direct, key, pid, out, samples=400):
+    """First-event latency through the gateway, through nginx proxy_pass and direct (one
+    connection each, one request at a time). Gateway minus nginx is the gateway's own added time:
+    both pay the same extra hop (and, on a VM, the same cross-CPU wake-ups). Then the gateway's
+    peak RSS while streaming 40-event vs 50,000-event answers."""
+    import http.client
+    result = {}
+    for name, (host, port) in (("gateway", gateway), ("nginx", proxy), ("direct", direct)):
+        conn = http.client.HTTPConnection(host, port)
+        path = "/v1/chat/completions" if name == "gateway" else "/sse/v1/chat/completions"
+        times = [post_stream(conn, path, key, "bench-sse") for _ in range(samples)]
+        result[name + "_first_event_us"] = {"p50": round(percentile(times, 0.5) * 1e6, 1),
+                                            "p99": round(percentile(times, 0.99) * 1e6, 1)}
+        conn.close()
+    result["first_event_added_vs_nginx_us_p50"] = round(
+        result["gateway_first_event_us"]["p50"] - result["nginx_first_event_us"]["p50"], 1)
+    conn = http.client.HTTPConnection(*gateway)
+    for kind, model, repeat in (("short", "bench-sse", 200), ("long", "bench-sse-long", 5)):
+        with open("/proc/%s/clear_refs" % pid, "w") as f:
+            f.write("5")
+        for _ in range(repeat):
+            post_stream(conn, "/v1/chat/completions", key, model)
+        result["peak_rss_mib_%s_stream" % kind] = round(hwm_kib(pid) / 1024, 1)
+    conn.close()
+    with open(out, "w") as f:
+        json.dump(result, f, indent=2)
+
+
 def ratio(a, b):
     return round(a / b, 2) if a is not None and b else None
 
@@ -131,7 +183,21 @@ def report(runs_dir, out_json, duration, clk_tck):
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in rows:
         print(line(row))
+    stream = None
+    stream_path = os.path.join(runs_dir, "stream.json")
+    if os.path.exists(stream_path):
+        with open(stream_path) as f:
+            stream = json.load(f)
+        g, n, d = (stream[k + "_first_event_us"] for k in ("gateway", "nginx", "direct"))
+        print("\nstreaming, one request at a time, first event p50 (p99): gateway %.0f (%.0f) us, "
+              "nginx proxy %.0f (%.0f) us, direct %.0f (%.0f) us; gateway adds %.0f us over nginx"
+              % (g["p50"], g["p99"], n["p50"], n["p99"], d["p50"], d["p99"],
+                 stream["first_event_added_vs_nginx_us_p50"]))
+        print("gateway peak RSS streaming 40-event answers: %.1f MiB; 50,000-event (9 MB) "
+              "answers: %.1f MiB" % (stream["peak_rss_mib_short_stream"],
+                                     stream["peak_rss_mib_long_stream"]))
     doc = {"duration_s": duration, "connections": 32, "clk_tck": clk_tck, "runs": runs,
+           "streaming": stream,
            "note": "CPU-us/req and peak RSS are of the process wrk talks to "
                    "(gateway, nginx proxy, or the fake provider for 'direct')"}
     with open(out_json, "w") as f:
@@ -148,10 +214,14 @@ def main(argv):
         print(ticks(argv[2]))
     elif cmd == "hwm":
         print(hwm_kib(argv[2]))
+    elif cmd == "stream-check":
+        gateway, proxy, direct = ((h, int(p)) for h, p in (a.rsplit(":", 1) for a in argv[2:5]))
+        stream_check(gateway, proxy, direct, argv[5], argv[6], argv[7])
     elif cmd == "report":
         return report(argv[2], argv[3], int(argv[4]), int(argv[5]))
     else:
-        print("usage: bench.py fixtures DIR | ticks PID | hwm PID | report RUNS OUT DURATION CLK_TCK",
+        print("usage: bench.py fixtures DIR | ticks PID | hwm PID | "
+              "stream-check GATEWAY PROXY DIRECT KEY PID OUT | report RUNS OUT DURATION CLK_TCK",
               file=sys.stderr)
         return 2
     return 0

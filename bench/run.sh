@@ -136,6 +136,12 @@ $(for k in "${KEYS[@]}"; do printf '      - key: %s\n        metadata: {user: %s
       model: gpt-4o-mini
       apiKey: sk-provider-bench
       baseUrl: http://127.0.0.1:$UPSTREAM_PORT/sse/v1
+  - name: bench-sse-long
+    provider: openAI
+    params:
+      model: gpt-4o-mini
+      apiKey: sk-provider-bench
+      baseUrl: http://127.0.0.1:$UPSTREAM_PORT/sse-long/v1
 YAML
 # The access log (one line per request) goes to a file, as a deployment would ship it.
 GATEWAY_CMD=("$GATEWAY_BIN")
@@ -243,6 +249,9 @@ for mode in ${MODES:-json sse large}; do
   run nginx "$mode" "$PROXY_PID" "http://127.0.0.1:$PROXY_PORT/$path/v1/chat/completions"
 done
 run direct json "$UPSTREAM_PID" "http://127.0.0.1:$UPSTREAM_PORT/json/v1/chat/completions"
+echo "==> streaming: first-event latency and memory as streams grow"
+taskset -c 1 python3 "$BENCH/bench.py" stream-check "127.0.0.1:$GATEWAY_PORT" "127.0.0.1:$PROXY_PORT" "127.0.0.1:$UPSTREAM_PORT" \
+  "${KEYS[0]}" "$GATEWAY_PID" "$TMP/runs/stream.json"
 
 mkdir -p "$BENCH/results"
 echo
