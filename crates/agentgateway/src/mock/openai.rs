@@ -52,14 +52,17 @@ struct ChatUsage {
     completion_tokens_details: ReasoningTokens,
 }
 
+/// `{"cached_tokens": n}`: Chat's `prompt_tokens_details`, Responses' `input_tokens_details`.
 #[derive(Serialize)]
-struct CachedTokens {
-    cached_tokens: u64,
+pub(super) struct CachedTokens {
+    pub cached_tokens: u64,
 }
 
+/// `{"reasoning_tokens": n}`: Chat's `completion_tokens_details`, Responses'
+/// `output_tokens_details`.
 #[derive(Serialize)]
-struct ReasoningTokens {
-    reasoning_tokens: u64,
+pub(super) struct ReasoningTokens {
+    pub reasoning_tokens: u64,
 }
 
 #[derive(Serialize)]

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::body::{Chunk, Chunks};
-use super::openai::{named_event, now};
+use super::openai::{named_event, now, CachedTokens, ReasoningTokens};
 use super::reply::Reply;
 use super::to_json;
 
@@ -58,16 +58,6 @@ struct Usage {
     output_tokens: u64,
     output_tokens_details: ReasoningTokens,
     total_tokens: u64,
-}
-
-#[derive(Serialize)]
-struct CachedTokens {
-    cached_tokens: u64,
-}
-
-#[derive(Serialize)]
-struct ReasoningTokens {
-    reasoning_tokens: u64,
 }
 
 /// A stream event: its type, its number, then its own fields.
