@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it, on a fresh Debian machine with a Rust toolchain.
 # Installs what the tests need when it is missing — Debian's prometheus + promtool (scrape tests),
-# python3 with venv, and the official openai and anthropic Python SDKs in target/sdk-venv (SDK
-# tests) — then checks formatting and lints, then runs every test.
+# python3 with venv, the official openai and anthropic Python SDKs in target/sdk-venv (SDK
+# tests), and curl (the README's quickstart commands are run as written) — then checks
+# formatting and lints, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing Debian packages: ${need[*]}"
