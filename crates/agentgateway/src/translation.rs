@@ -33,11 +33,8 @@ impl Plan {
     /// The plan for a caller's operation on a provider, or a 400 when the provider has no
     /// equivalent (e.g. embeddings on Anthropic).
     pub fn choose(op: Operation, api: ProviderApi, system: &str) -> Result<Plan, GatewayError> {
-        // The built-in mock speaks every API natively.
-        if system == crate::mock::SYSTEM {
-            return Ok(Plan::Native);
-        }
         match (op, api) {
+            (_, ProviderApi::Both) => Ok(Plan::Native),
             (Operation::ChatCompletions, ProviderApi::Anthropic) => Ok(Plan::ChatToMessages),
             (Operation::Messages, ProviderApi::OpenAi) => Ok(Plan::MessagesToChat),
             (Operation::CountTokens, ProviderApi::OpenAi) => Ok(Plan::LocalCountTokens),
@@ -175,7 +172,7 @@ mod tests {
         assert!(refused.message().contains("/embeddings"));
         assert_eq!(Plan::ChatToMessages.upstream_op(ChatCompletions), Messages);
         for op in [Messages, CountTokens, Embeddings, Responses] {
-            let mock = Plan::choose(op, ProviderApi::OpenAi, crate::mock::SYSTEM);
+            let mock = Plan::choose(op, crate::config::ProviderKind::Mock.api(), "mock");
             assert_eq!(mock, Ok(Plan::Native), "{op:?}");
         }
         assert_eq!(Plan::MessagesToChat.upstream_op(Messages), ChatCompletions);

@@ -174,7 +174,7 @@ pub fn build_request(
         headers.insert(name.clone(), value.clone());
     }
     // Anthropic refuses a request without a version.
-    if !openai && !headers.contains_key(ANTHROPIC_VERSION) {
+    if upstream.api == ProviderApi::Anthropic && !headers.contains_key(ANTHROPIC_VERSION) {
         headers.insert(
             ANTHROPIC_VERSION,
             HeaderValue::from_static(DEFAULT_ANTHROPIC_VERSION),

@@ -42,6 +42,8 @@ pub enum ProviderApi {
     OpenAi,
     /// Anthropic Messages.
     Anthropic,
+    /// Both natively (the built-in mock): no call is translated.
+    Both,
 }
 
 /// The header that carries the provider credential.
@@ -131,6 +133,7 @@ impl ProviderKind {
     pub fn api(self) -> ProviderApi {
         match self {
             ProviderKind::Anthropic => ProviderApi::Anthropic,
+            ProviderKind::Mock => ProviderApi::Both,
             _ => ProviderApi::OpenAi,
         }
     }
