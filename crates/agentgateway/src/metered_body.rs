@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use crate::upstream::UpstreamBody;
 use agentgateway_wire::{JsonMeter, Operation, ResponseSummary, StreamMeter};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
 use crate::record::{RequestError, RequestRecord};
@@ -26,7 +26,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 enum Source {
     /// A body the gateway wrote itself (errors, model lists): complete in memory.
     Full(Option<Bytes>),
-    Upstream(Incoming),
+    Upstream(UpstreamBody),
 }
 
 /// Which usage reader sees the bytes.
@@ -129,7 +129,7 @@ impl MeteredBody {
 
     /// The provider's response body, metered on the way through.
     pub fn upstream(
-        body: Incoming,
+        body: UpstreamBody,
         meter: Meter,
         rewrites: bool,
         record: RequestRecord,

@@ -30,7 +30,7 @@ use crate::record::{ListenerInfo, RequestError, RequestRecord};
 use crate::routing::{Route, Router};
 use crate::telemetry::{PendingRecord, Telemetry};
 use crate::translation::{self, Plan, StreamTranslation};
-use crate::upstream::{self, CallerCredential, HttpClient};
+use crate::upstream::{self, CallerCredential, HttpClient, UpstreamBody};
 
 mod request;
 
@@ -72,7 +72,7 @@ const MAX_TRANSLATED_BODY: usize = 64 << 20;
 
 /// A successful upstream call, ready to become the client's response.
 struct Forwarded {
-    response: Response<Incoming>,
+    response: Response<UpstreamBody>,
     /// The operation the provider was called with (its meter reads the provider's format).
     upstream_op: Operation,
     plan: Plan,
@@ -532,7 +532,7 @@ fn note_upstream_status(record: &mut RequestRecord, status: StatusCode) {
     }
 }
 
-fn is_event_stream(response: &Response<Incoming>) -> bool {
+fn is_event_stream(response: &Response<UpstreamBody>) -> bool {
     response
         .headers()
         .get(header::CONTENT_TYPE)

@@ -1,6 +1,6 @@
-//! Calling the provider: one pooled, keep-alive HTTP client for all upstreams (rustls for HTTPS,
-//! HTTP/2 when the provider offers it via ALPN), the outbound request built from the caller's, and
-//! the mapping of transport failures to 502/504.
+//! Calling the provider: one pooled, keep-alive HTTP client for all upstreams ([`client`]: rustls
+//! for HTTPS, HTTP/2 when the provider offers it via ALPN), the outbound request built from the
+//! caller's, and the mapping of transport failures to 502/504.
 //!
 //! Header policy: the caller's headers pass through except hop-by-hop headers, the caller's own
 //! credentials (replaced by the provider's), `host` and `content-length` (recomputed), and
@@ -20,22 +20,26 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Uri};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::auth::presented_key;
 use crate::config::ProviderApi;
 use crate::errors::GatewayError;
 use crate::routing::{self, Upstream};
 
+mod client;
+pub use client::{ClientError, HttpClient, UpstreamBody};
+
 pub type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
-pub type HttpClient = Client<TimeoutConnector, Full<Bytes>>;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Builds the shared client. Connections are reused across requests and routes.
-pub fn build_client(connect_timeout: Duration) -> Result<HttpClient, String> {
+pub fn build_client(connect_timeout: Duration) -> HttpClient {
+    HttpClient::new(connector(connect_timeout), Duration::from_secs(90))
+}
+
+/// HTTP or HTTPS (rustls, webpki roots, ALPN `h2` and `http/1.1`), bounded by `connect_timeout`.
+fn connector(connect_timeout: Duration) -> TimeoutConnector {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -46,15 +50,10 @@ pub fn build_client(connect_timeout: Duration) -> Result<HttpClient, String> {
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
-    let connector = TimeoutConnector {
+    TimeoutConnector {
         inner: https,
         timeout: connect_timeout,
-    };
-    Ok(Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .build(connector))
+    }
 }
 
 /// Bounds the whole connection setup (DNS + TCP + TLS) of the HTTPS connector.
@@ -199,7 +198,7 @@ pub async fn send(
     client: &HttpClient,
     request: Request<Full<Bytes>>,
     first_byte_timeout: Duration,
-) -> Result<http::Response<Incoming>, GatewayError> {
+) -> Result<http::Response<UpstreamBody>, GatewayError> {
     match tokio::time::timeout(first_byte_timeout, client.request(request)).await {
         Err(_) => Err(GatewayError::UpstreamTimeout(format!(
             "no response within {} ms",
@@ -211,7 +210,7 @@ pub async fn send(
 }
 
 /// Timeouts (connect included) are 504; every other transport failure is 502.
-fn classify(error: &hyper_util::client::legacy::Error) -> GatewayError {
+fn classify(error: &ClientError) -> GatewayError {
     let detail = error_chain(error);
     if is_timeout(error) {
         GatewayError::UpstreamTimeout(detail)

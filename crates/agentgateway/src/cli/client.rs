@@ -51,7 +51,7 @@ impl AdminClient {
                 Ok::<_, CliError>(value)
             })
             .transpose()?;
-        let http = build_client(CONNECT_TIMEOUT).map_err(CliError::Usage)?;
+        let http = build_client(CONNECT_TIMEOUT);
         Ok(AdminClient {
             base: base_url.trim_end_matches('/').to_owned(),
             has_token: authorization.is_some(),

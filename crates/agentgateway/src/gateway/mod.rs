@@ -129,7 +129,7 @@ impl Gateway {
         let limits = parts::build_limits(config)?;
         let control = control::ControlPlane::from_config(config)?;
         let timeouts = &config.llm.timeouts;
-        let client = upstream::build_client(timeouts.connect.unwrap_or(DEFAULT_CONNECT_TIMEOUT))?;
+        let client = upstream::build_client(timeouts.connect.unwrap_or(DEFAULT_CONNECT_TIMEOUT));
         let tls = config.llm.tls.as_ref().map(parts::load_tls).transpose()?;
         let port = config.llm.port.to_string();
         let listener = Arc::new(ListenerInfo {
