@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use agentgateway_wire::translate::RequestOptions;
 use agentgateway_wire::{
-    rewrite_request, scan_request, summarize_json, Operation, RequestInfo, StreamMeter,
+    rewrite_request_parts, scan_request, summarize_json, Operation, RequestInfo, StreamMeter,
 };
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -30,7 +30,7 @@ use crate::record::{ListenerInfo, RequestError, RequestRecord};
 use crate::routing::{Route, Router};
 use crate::telemetry::{PendingRecord, Telemetry};
 use crate::translation::{self, Plan, StreamTranslation};
-use crate::upstream::{self, CallerCredential, HttpClient, UpstreamBody};
+use crate::upstream::{self, CallerCredential, HttpClient, RequestBody, UpstreamBody};
 
 mod request;
 
@@ -505,10 +505,10 @@ impl Call<'_> {
     }
 
     /// The provider's request body: the caller's with splices, or a translation.
-    fn upstream_body(&self, body: &Bytes, strip_usage: bool) -> Result<Bytes, GatewayError> {
+    fn upstream_body(&self, body: &Bytes, strip_usage: bool) -> Result<RequestBody, GatewayError> {
         if !self.plan.translates() {
             let target = self.route.target_model.as_deref();
-            return Ok(rewrite_request(body, self.info, target, strip_usage));
+            return Ok(rewrite_request_parts(body, self.info, target, strip_usage).into());
         }
         let opts = RequestOptions {
             model: self.upstream_model(),
@@ -516,7 +516,9 @@ impl Call<'_> {
             max_completion_tokens: self.route.upstream.max_completion_tokens,
             stream_options: self.route.upstream.stream_options,
         };
-        self.plan.translate_request(body, &opts)
+        self.plan
+            .translate_request(body, &opts)
+            .map(RequestBody::from)
     }
 }
 

@@ -16,10 +16,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Uri};
-use http_body_util::Full;
 use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::auth::presented_key;
@@ -27,7 +25,9 @@ use crate::config::ProviderApi;
 use crate::errors::GatewayError;
 use crate::routing::{self, Upstream};
 
+mod body;
 mod client;
+pub use body::RequestBody;
 pub use client::{ClientError, HttpClient, UpstreamBody};
 
 pub type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -145,9 +145,10 @@ pub fn build_request(
     upstream: &Upstream,
     path_and_query: String,
     mut headers: HeaderMap,
-    body: Bytes,
+    body: impl Into<RequestBody>,
     credential: CallerCredential,
-) -> Result<Request<Full<Bytes>>, GatewayError> {
+) -> Result<Request<RequestBody>, GatewayError> {
+    let body = body.into();
     // The caller's own provider key (bring-your-own-key) goes in the header the provider
     // reads, which differs from the caller's when the call is translated (x-api-key <-> Bearer).
     let callers_key = match (&upstream.credential, credential) {
@@ -187,7 +188,7 @@ pub fn build_request(
         .build()
         .map_err(|e| GatewayError::Internal(format!("upstream URL: {e}")))?;
     let mut request = Request::post(uri)
-        .body(Full::new(body))
+        .body(body)
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
     *request.headers_mut() = headers;
     Ok(request)
@@ -196,7 +197,7 @@ pub fn build_request(
 /// Sends the request; the first-byte timeout bounds the wait for response headers.
 pub async fn send(
     client: &HttpClient,
-    request: Request<Full<Bytes>>,
+    request: Request<RequestBody>,
     first_byte_timeout: Duration,
 ) -> Result<http::Response<UpstreamBody>, GatewayError> {
     match tokio::time::timeout(first_byte_timeout, client.request(request)).await {
@@ -278,6 +279,8 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
 
     fn upstream(auth: Option<&str>) -> Upstream {

@@ -66,7 +66,9 @@ pub mod usage;
 
 pub use json_meter::{summarize_json, JsonMeter};
 pub use operation::Operation;
-pub use request::{rewrite_request, scan_request, RequestError, RequestInfo};
+pub use request::{
+    rewrite_request, rewrite_request_parts, scan_request, RequestError, RequestInfo,
+};
 pub use sse::{SseEvent, SseFrame, SseParser};
 pub use stream::StreamMeter;
 pub use usage::{ResponseSummary, Usage};

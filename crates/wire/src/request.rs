@@ -245,6 +245,22 @@ pub fn rewrite_request(
     new_model: Option<&str>,
     force_include_usage: bool,
 ) -> Bytes {
+    let mut parts = rewrite_request_parts(body, info, new_model, force_include_usage);
+    match parts.len() {
+        1 => parts.pop().unwrap_or_default(),
+        _ => Bytes::from(parts.concat()),
+    }
+}
+
+/// [`rewrite_request`] without the final copy: the new body as pieces to send one after the
+/// other — slices of `body` (shared, not copied) with the edited bytes between them. A 200 KB
+/// prompt whose model is renamed is forwarded without being copied again.
+pub fn rewrite_request_parts(
+    body: &Bytes,
+    info: &RequestInfo,
+    new_model: Option<&str>,
+    force_include_usage: bool,
+) -> Vec<Bytes> {
     let mut edits: Vec<(Range<usize>, String)> = Vec::with_capacity(2);
     if let Some(model) = new_model {
         let quoted = serde_json::to_string(model).unwrap_or_default();
@@ -255,31 +271,31 @@ pub fn rewrite_request(
     if force_include_usage {
         edits.extend(include_usage_edit(info));
     }
-    if edits.is_empty() {
-        return body.clone();
-    }
     // Edits touch different members, so they never overlap; sorted, they apply front to back.
     edits.sort_by_key(|(r, _)| (r.start, r.end));
-    splice(body, &edits).map_or_else(|| body.clone(), Bytes::from)
+    splice(body, edits).unwrap_or_else(|| vec![body.clone()])
 }
 
 /// Applies sorted edits; `None` if a span does not fit the body (an `info` scanned from some
 /// other body), in which case the caller forwards the body unchanged rather than corrupt it.
-fn splice(body: &[u8], edits: &[(Range<usize>, String)]) -> Option<Vec<u8>> {
-    let growth: usize = edits.iter().map(|(_, s)| s.len()).sum();
-    let mut out = Vec::with_capacity(body.len() + growth);
+fn splice(body: &Bytes, edits: Vec<(Range<usize>, String)>) -> Option<Vec<Bytes>> {
+    let mut parts = Vec::with_capacity(2 * edits.len() + 1);
     let mut at = 0;
     for (range, text) in edits {
         // Every real span ends after the opening `{`; 0..0 marks a span the scan could not place.
-        if range.end == 0 {
+        if range.end == 0 || range.start < at || range.start > range.end || range.end > body.len() {
             return None;
         }
-        out.extend_from_slice(body.get(at..range.start)?);
-        out.extend_from_slice(text.as_bytes());
+        if range.start > at {
+            parts.push(body.slice(at..range.start));
+        }
+        parts.push(Bytes::from(text));
         at = range.end;
     }
-    out.extend_from_slice(body.get(at..)?);
-    Some(out)
+    if at < body.len() || parts.is_empty() {
+        parts.push(body.slice(at..));
+    }
+    Some(parts)
 }
 
 fn include_usage_edit(info: &RequestInfo) -> Option<(Range<usize>, String)> {

@@ -1,7 +1,7 @@
 //! scan_request and rewrite_request: what is found, what is rejected, and that rewrites splice
 //! only the bytes they must.
 
-use agentgateway_wire::{rewrite_request, scan_request, RequestError};
+use agentgateway_wire::{rewrite_request, rewrite_request_parts, scan_request, RequestError};
 use bytes::Bytes;
 use serde_json::{json, Value};
 
@@ -293,4 +293,38 @@ fn info_from_another_body_never_panics() {
     let _ = rewrite_request(&short, &info, Some("x"), true);
     let info = scan_request(&short).expect("valid");
     let _ = rewrite_request(&long, &info, Some("x"), true);
+}
+
+#[test]
+fn a_large_prompt_is_forwarded_as_slices_of_the_original_not_a_copy() {
+    let prompt = "lorem ipsum ".repeat(10_000);
+    let body = Bytes::from(format!(
+        r#"{{"model":"alias","messages":[{{"role":"user","content":"{prompt}"}}],"stream":true}}"#
+    ));
+    let info = scan_request(&body).unwrap();
+    let parts = rewrite_request_parts(&body, &info, Some("gpt-4o-mini"), true);
+    let joined: Vec<u8> = parts.concat();
+    assert_eq!(
+        joined,
+        rewrite_request(&body, &info, Some("gpt-4o-mini"), true)
+    );
+    let value = parsed(&joined);
+    assert_eq!(value["model"], "gpt-4o-mini");
+    assert_eq!(value["stream_options"]["include_usage"], true);
+    let largest = parts.iter().max_by_key(|p| p.len()).unwrap();
+    assert!(largest.len() > prompt.len());
+    let range = body.as_ptr_range();
+    assert!(
+        range.contains(&largest.as_ptr()),
+        "the prompt must be a slice of the caller's body"
+    );
+}
+
+#[test]
+fn an_unchanged_body_is_one_part_the_body_itself() {
+    let body = Bytes::from_static(br#"{"model":"gpt-4o","messages":[]}"#);
+    let info = scan_request(&body).unwrap();
+    let parts = rewrite_request_parts(&body, &info, Some("gpt-4o"), false);
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0].as_ptr(), body.as_ptr());
 }

@@ -10,12 +10,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use serde_json::Value;
 
 use super::CliError;
 use crate::config::Secret;
-use crate::upstream::{build_client, HttpClient};
+use crate::upstream::{build_client, HttpClient, RequestBody};
 
 /// Where the admin API listens unless `--admin-url` / `$AGW_ADMIN_URL` say otherwise.
 pub const DEFAULT_ADMIN_URL: &str = "http://127.0.0.1:15000";
@@ -92,7 +92,7 @@ impl AdminClient {
         method: Method,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<Request<Full<Bytes>>, CliError> {
+    ) -> Result<Request<RequestBody>, CliError> {
         let mut builder = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
@@ -112,7 +112,7 @@ impl AdminClient {
             None => Bytes::new(),
         };
         builder
-            .body(Full::new(bytes))
+            .body(RequestBody::from(bytes))
             .map_err(|e| CliError::Usage(format!("cannot build the request: {e}")))
     }
 

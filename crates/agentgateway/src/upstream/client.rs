@@ -24,18 +24,17 @@ use http::header::{HeaderValue, HOST};
 use http::uri::{Authority, Parts, Scheme};
 use http::{Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::client::legacy::connect::Connection;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tower_service::Service;
 
-use super::TimeoutConnector;
+use super::{RequestBody, TimeoutConnector};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type Http1Sender = http1::SendRequest<Full<Bytes>>;
-type Http2Sender = http2::SendRequest<Full<Bytes>>;
+type Http1Sender = http1::SendRequest<RequestBody>;
+type Http2Sender = http2::SendRequest<RequestBody>;
 
 /// Idle HTTP/1 connections kept per host; more than this many at once were a burst.
 const MAX_IDLE_PER_HOST: usize = 256;
@@ -101,7 +100,7 @@ impl HttpClient {
     /// Sends `request` (absolute URI) on a pooled or new connection.
     pub async fn request(
         &self,
-        mut request: Request<Full<Bytes>>,
+        mut request: Request<RequestBody>,
     ) -> Result<Response<UpstreamBody>, ClientError> {
         let uri = request.uri().clone();
         let key = Key::of(&uri)?;
@@ -274,9 +273,9 @@ impl Key {
 /// The request back when it was never written on a reused connection the peer had closed (its
 /// keep-alive timer raced ours), so it can go on another; otherwise the failure.
 fn retryable(
-    mut failed: hyper::client::conn::TrySendError<Request<Full<Bytes>>>,
+    mut failed: hyper::client::conn::TrySendError<Request<RequestBody>>,
     reused: bool,
-) -> Result<Request<Full<Bytes>>, ClientError> {
+) -> Result<Request<RequestBody>, ClientError> {
     match failed.take_message() {
         Some(unsent) if reused => Ok(unsent),
         _ => Err(ClientError::Send(failed.into_error())),

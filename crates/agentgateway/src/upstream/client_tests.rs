@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -108,9 +108,9 @@ fn client(idle_timeout: Duration) -> HttpClient {
     )
 }
 
-fn post(port: u16) -> Request<Full<Bytes>> {
+fn post(port: u16) -> Request<RequestBody> {
     Request::post(format!("http://127.0.0.1:{port}/v1/chat?x=1"))
-        .body(Full::new(Bytes::from_static(b"{}")))
+        .body(RequestBody::from(Bytes::from_static(b"{}")))
         .unwrap()
 }
 
@@ -174,7 +174,7 @@ async fn connections_idle_past_the_timeout_are_not_reused() {
 #[tokio::test]
 async fn a_relative_uri_is_refused_before_connecting() {
     let request = Request::post("/v1/chat")
-        .body(Full::new(Bytes::new()))
+        .body(RequestBody::default())
         .unwrap();
     let error = client(Duration::from_secs(90))
         .request(request)
