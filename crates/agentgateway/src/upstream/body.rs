@@ -34,11 +34,21 @@ impl From<Bytes> for RequestBody {
     }
 }
 
+/// Below this many bytes the pieces are joined: copying a small body once costs less than
+/// hyper framing and queueing each piece (callgrind: ~1k instructions per 2 KB request).
+const JOIN_BELOW: usize = 16 << 10;
+
 impl From<Vec<Bytes>> for RequestBody {
-    fn from(pieces: Vec<Bytes>) -> RequestBody {
-        let pieces: VecDeque<Bytes> = pieces.into_iter().filter(|p| !p.is_empty()).collect();
-        let remaining = pieces.iter().map(|p| p.len() as u64).sum();
-        RequestBody { pieces, remaining }
+    fn from(mut pieces: Vec<Bytes>) -> RequestBody {
+        pieces.retain(|p| !p.is_empty());
+        let total: usize = pieces.iter().map(Bytes::len).sum();
+        if pieces.len() > 1 && total < JOIN_BELOW {
+            pieces = vec![Bytes::from(pieces.concat())];
+        }
+        RequestBody {
+            pieces: VecDeque::from(pieces),
+            remaining: total as u64,
+        }
     }
 }
 
@@ -73,23 +83,43 @@ mod tests {
 
     use super::*;
 
+    async fn frames(mut body: RequestBody) -> Vec<Bytes> {
+        let mut frames = Vec::new();
+        while let Some(frame) = body.frame().await {
+            frames.push(frame.unwrap().into_data().unwrap());
+        }
+        assert!(body.is_end_stream());
+        assert_eq!(body.size_hint().exact(), Some(0));
+        frames
+    }
+
     #[tokio::test]
-    async fn pieces_come_out_in_order_and_empty_ones_are_skipped() {
+    async fn large_pieces_come_out_in_order_uncopied() {
+        let prompt = Bytes::from(vec![b'x'; JOIN_BELOW]);
+        let body = RequestBody::from(vec![
+            Bytes::from_static(b"{\"a\":\""),
+            Bytes::new(),
+            prompt.clone(),
+            Bytes::from_static(b"\"}"),
+        ]);
+        assert_eq!(body.len(), JOIN_BELOW as u64 + 8);
+        assert_eq!(body.size_hint().exact(), Some(JOIN_BELOW as u64 + 8));
+        let frames = frames(body).await;
+        assert_eq!(frames.len(), 3);
+        assert_eq!(frames[0], "{\"a\":\"");
+        assert_eq!(frames[1].as_ptr(), prompt.as_ptr());
+        assert_eq!(frames[2], "\"}");
+    }
+
+    #[tokio::test]
+    async fn small_pieces_are_joined_into_one_frame() {
         let body = RequestBody::from(vec![
             Bytes::from_static(b"{\"a\":"),
             Bytes::new(),
             Bytes::from_static(b"1}"),
         ]);
         assert_eq!(body.len(), 7);
-        assert_eq!(body.size_hint().exact(), Some(7));
-        let mut frames = Vec::new();
-        let mut body = body;
-        while let Some(frame) = body.frame().await {
-            frames.push(frame.unwrap().into_data().unwrap());
-        }
-        assert_eq!(frames, ["{\"a\":", "1}"]);
-        assert!(body.is_end_stream());
-        assert_eq!(body.size_hint().exact(), Some(0));
+        assert_eq!(frames(body).await, ["{\"a\":1}"]);
     }
 
     #[test]
