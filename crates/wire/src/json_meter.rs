@@ -215,6 +215,19 @@ impl JsonMeter {
     /// Scans value bytes from `chunk[from..]`; a wanted value is decoded when it ends. Returns
     /// where structural scanning resumes.
     fn value(&mut self, mut scan: ValueScan, chunk: &[u8], from: usize) -> usize {
+        if self.target == Some(Wanted::Usage) && self.captured.is_empty() && !self.capture_overflow
+        {
+            // The usual usage object, read while finding its end instead of after.
+            let start = chunk.get(from..).unwrap_or_default();
+            if let Some((usage, len)) = usage::parse_usage_prefix(self.op, start) {
+                if len <= MAX_CAPTURE {
+                    self.usage = usage;
+                    self.target = None;
+                    self.state = State::AfterValue;
+                    return from + len;
+                }
+            }
+        }
         let Some(end) = scan.advance(chunk, from) else {
             if self.target.is_some() {
                 self.capture(chunk.get(from..).unwrap_or_default());

@@ -108,6 +108,7 @@ impl ValueScan {
     }
 }
 
+#[inline]
 /// Inside a string at `buf[i..]`: the index past its closing quote, or, when `buf` ends first,
 /// whether it ended right after a backslash (so the next piece starts with an escaped byte).
 fn string_end(buf: &[u8], mut i: usize) -> Result<usize, bool> {
@@ -151,6 +152,7 @@ fn quote_or_backslash(word: u64) -> u64 {
 }
 
 /// Index of the first byte that `hits` flags, eight bytes per step.
+#[inline]
 fn find_in_words(bytes: &[u8], hits: impl Fn(u64) -> u64) -> Option<usize> {
     let mut words = bytes.chunks_exact(8);
     let mut at = 0;
@@ -183,14 +185,25 @@ fn find_in_words(bytes: &[u8], hits: impl Fn(u64) -> u64) -> Option<usize> {
     (found != 0 && k < bytes.len()).then_some(k)
 }
 
-/// Where a string's contents end: the first `"` or `\\`.
+/// Where a string's contents end: the first `"` or `\\`. Most strings end within their
+/// first eight bytes, so that word is tested inline before any loop is set up.
+#[inline]
 pub(crate) fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
-    let head = bytes.get(..SHORT_STRING).unwrap_or(bytes);
-    match find_in_words(head, quote_or_backslash) {
-        Some(k) => Some(k),
-        None if head.len() == bytes.len() => None,
-        None => memchr2(b'"', b'\\', bytes.get(head.len()..)?).map(|k| k + head.len()),
+    let Some(first) = bytes.get(..8).and_then(|w| <[u8; 8]>::try_from(w).ok()) else {
+        return find_in_words(bytes, quote_or_backslash);
+    };
+    let found = quote_or_backslash(u64::from_le_bytes(first));
+    if found != 0 {
+        return Some(found.trailing_zeros() as usize / 8);
     }
+    let rest = bytes.get(8..)?;
+    let head = rest.get(..SHORT_STRING - 8).unwrap_or(rest);
+    let k = match find_in_words(head, quote_or_backslash) {
+        Some(k) => k,
+        None if head.len() == rest.len() => return None,
+        None => head.len() + memchr2(b'"', b'\\', rest.get(head.len()..)?)?,
+    };
+    Some(8 + k)
 }
 
 /// One member of a JSON object found by [`Members`].
@@ -346,6 +359,11 @@ impl<'a> Strict<'a> {
 
     fn eat(&mut self, b: u8) -> Option<()> {
         (self.peek()? == b).then(|| self.pos += 1)
+    }
+
+    /// How many bytes have been read.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
     }
 
     /// True when only whitespace is left.

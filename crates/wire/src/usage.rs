@@ -266,8 +266,7 @@ impl From<OpenAiUsage> for OpenAiCounts {
 
 impl OpenAiCounts {
     /// The strict read; `None` when the serde decoder must decide.
-    fn read_plain(value: &[u8]) -> Option<Self> {
-        let mut r = Strict::new(value);
+    fn read_plain(r: &mut Strict) -> Option<Self> {
         let (mut c, mut seen) = (OpenAiCounts::default(), 0);
         r.object(|key, r| match key {
             b"prompt_tokens" => count(r, &mut seen, 0, &mut c.prompt),
@@ -280,7 +279,7 @@ impl OpenAiCounts {
             b"output_tokens_details" => details(r, &mut seen, 7, &mut c.output_details),
             _ => r.skip(),
         })?;
-        r.at_end().then_some(c)
+        Some(c)
     }
 }
 
@@ -303,10 +302,15 @@ fn object_from<'a, T: Deserialize<'a>>(value: &'a [u8]) -> Option<T> {
 /// Decodes an OpenAI `usage` value. `None` for `null` or anything that is not an object, so a
 /// `"usage":null` never erases usage already seen.
 pub(crate) fn parse_openai_usage(op: Operation, value: &[u8]) -> Option<Usage> {
-    let u = match OpenAiCounts::read_plain(value) {
+    let mut r = Strict::new(value);
+    let u = match OpenAiCounts::read_plain(&mut r).filter(|_| r.at_end()) {
         Some(counts) => counts,
         None => object_from::<OpenAiUsage>(value)?.into(),
     };
+    Some(openai_usage(op, u))
+}
+
+fn openai_usage(op: Operation, u: OpenAiCounts) -> Usage {
     let (input, output, in_details, out_details) = if op == Operation::Responses {
         (
             u.input.or(u.prompt),
@@ -324,18 +328,18 @@ pub(crate) fn parse_openai_usage(op: Operation, value: &[u8]) -> Option<Usage> {
     };
     if op == Operation::Embeddings {
         // Embeddings produce no output tokens; `total_tokens` is not an output count.
-        return Some(Usage {
+        return Usage {
             input_tokens: input,
             ..Usage::default()
-        });
+        };
     }
-    Some(Usage {
+    Usage {
         input_tokens: input,
         output_tokens: output,
         cache_read_input_tokens: in_details.cached,
         cache_write_input_tokens: in_details.cache_write,
         reasoning_output_tokens: out_details.reasoning,
-    })
+    }
 }
 
 /// Anthropic `usage` as reported, before normalisation. A stream reports it in pieces
@@ -364,7 +368,8 @@ struct RawAnthropicUsage {
 impl AnthropicUsage {
     /// Decodes an Anthropic `usage` value; `None` for `null` or anything but an object.
     pub(crate) fn parse(value: &[u8]) -> Option<Self> {
-        if let Some(plain) = Self::read_plain(value) {
+        let mut r = Strict::new(value);
+        if let Some(plain) = Self::read_plain(&mut r).filter(|_| r.at_end()) {
             return Some(plain);
         }
         let raw: RawAnthropicUsage = object_from(value)?;
@@ -377,8 +382,7 @@ impl AnthropicUsage {
     }
 
     /// The strict read; `None` when the serde decoder must decide.
-    fn read_plain(value: &[u8]) -> Option<Self> {
-        let mut r = Strict::new(value);
+    fn read_plain(r: &mut Strict) -> Option<Self> {
         let (mut u, mut seen) = (AnthropicUsage::default(), 0);
         r.object(|key, r| match key {
             b"input_tokens" => count(r, &mut seen, 0, &mut u.input),
@@ -387,7 +391,7 @@ impl AnthropicUsage {
             b"cache_read_input_tokens" => count(r, &mut seen, 3, &mut u.cache_read),
             _ => r.skip(),
         })?;
-        r.at_end().then_some(u)
+        Some(u)
     }
 
     /// Applies a later report: Anthropic's stream counts are cumulative, so every field the
@@ -429,6 +433,19 @@ pub(crate) fn parse_usage(op: Operation, value: &[u8]) -> Option<Usage> {
         Operation::Messages => AnthropicUsage::parse(value).map(AnthropicUsage::normalise),
         _ => parse_openai_usage(op, value),
     }
+}
+
+/// For a usage object at the start of `bytes` (a chunk, say) that the strict reader accepts
+/// whole: what [`parse_usage`] would say of it, and its length. `None` when the general path
+/// must decide (including when the object does not end within `bytes`).
+pub(crate) fn parse_usage_prefix(op: Operation, bytes: &[u8]) -> Option<(Usage, usize)> {
+    let mut r = Strict::new(bytes);
+    let usage = match op {
+        Operation::CountTokens => return None,
+        Operation::Messages => AnthropicUsage::read_plain(&mut r)?.normalise(),
+        _ => openai_usage(op, OpenAiCounts::read_plain(&mut r)?),
+    };
+    Some((usage, r.position()))
 }
 
 #[derive(Deserialize)]
