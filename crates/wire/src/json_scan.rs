@@ -3,20 +3,13 @@
 //! decoding them, so the meters can locate the few top-level members they need and hand only
 //! those small slices to serde_json. It never validates: on malformed input it stops early or
 //! reports odd spans, and callers treat every span as untrusted.
+//!
+//! It also holds [`Strict`], a reader for the narrow, common shape of `usage` objects, so the
+//! meters can skip serde for them; it gives up (and serde decides) on anything else. String
+//! ends are searched a 64-bit word at a time, since most JSON strings are a few bytes long.
 
 use memchr::memchr2;
 use std::ops::Range;
-
-/// Bytes that change nesting or start a string; everything else inside a container is skipped.
-const STRUCTURAL: [bool; 256] = {
-    let mut table = [false; 256];
-    table[b'"' as usize] = true;
-    table[b'{' as usize] = true;
-    table[b'}' as usize] = true;
-    table[b'[' as usize] = true;
-    table[b']' as usize] = true;
-    table
-};
 
 /// Skips one JSON value, resumably: feed it the bytes of the value in as many pieces as they
 /// arrive. It understands just enough JSON to find the end of the value.
@@ -60,7 +53,7 @@ impl ValueScan {
         let mut nest = self.nest;
         loop {
             let rest = buf.get(i..).unwrap_or_default();
-            let Some(k) = rest.iter().position(|&c| STRUCTURAL[usize::from(c)]) else {
+            let Some(k) = find_structural(rest) else {
                 self.nest = nest;
                 return None;
             };
@@ -149,6 +142,25 @@ fn bytes_below(word: u64, n: u8) -> u64 {
 
 fn quote_or_backslash(word: u64) -> u64 {
     bytes_equal(word, b'"') | bytes_equal(word, b'\\')
+}
+
+/// Bytes that change nesting or start a string (everything else inside a container is skipped):
+/// `"`, and brackets of both kinds; setting bit 5 folds `[`/`]` onto `{`/`}` and nothing else.
+fn structural(word: u64) -> u64 {
+    let folded = word | (ONES * 0x20);
+    bytes_equal(word, b'"') | bytes_equal(folded, b'{') | bytes_equal(folded, b'}')
+}
+
+/// Inside a compact container the next structural byte is usually one to three bytes on
+/// (`":"`, `","`, `":0,"`), so those are looked at one by one before searching by words.
+#[inline]
+fn find_structural(bytes: &[u8]) -> Option<usize> {
+    const NEAR: usize = 4;
+    let mut near = bytes.iter().take(NEAR);
+    if let Some(k) = near.position(|b| matches!(b, b'"' | b'{' | b'}' | b'[' | b']')) {
+        return Some(k);
+    }
+    find_in_words(bytes.get(NEAR..)?, structural).map(|k| k + NEAR)
 }
 
 /// Index of the first byte that `hits` flags, eight bytes per step.
@@ -541,6 +553,38 @@ mod tests {
             assert_eq!(out, want);
         }
         assert_eq!(member_removal(br#"{"a":{"usage":null}}"#, b"usage"), None);
+    }
+
+    #[test]
+    fn word_search_matches_a_byte_loop() {
+        // Neighbours of the searched bytes, with and without the high bit, at every position
+        // and length around the word and head boundaries.
+        let alphabet = [
+            b'"', b'\\', 0xa2, 0xdc, b'!', b'#', b'[', b']', 0, 0x1f, 0x7f, 0xff, b'a',
+        ];
+        let mut seed = 0x2545_f491_u32;
+        for len in 0..48 {
+            for _ in 0..200 {
+                let buf: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                        let pick = (seed >> 16) as usize % (alphabet.len() * 3);
+                        alphabet.get(pick).copied().unwrap_or(b'x')
+                    })
+                    .collect();
+                let naive = buf.iter().position(|&b| b == b'"' || b == b'\\');
+                assert_eq!(find_quote_or_backslash(&buf), naive, "{buf:?}");
+                // The strict reader stops at the first byte serde might read differently.
+                let stop = buf
+                    .iter()
+                    .position(|&b| !(0x20..0x80).contains(&b) || b == b'"' || b == b'\\');
+                let mut quoted = vec![b'"'];
+                quoted.extend_from_slice(&buf);
+                let read = Strict::new(&quoted).string().map(<[u8]>::len);
+                let want = stop.filter(|&k| buf.get(k) == Some(&b'"'));
+                assert_eq!(read, want, "{buf:?}");
+            }
+        }
     }
 
     #[test]
