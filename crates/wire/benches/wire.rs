@@ -17,10 +17,23 @@ use agentgateway_wire::{
     rewrite_request, scan_request, summarize_json, JsonMeter, Operation, StreamMeter,
 };
 use bytes::Bytes;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
 const CHAT_JSON: &[u8] = include_bytes!("../tests/fixtures/chat.json");
 const ANTHROPIC_JSON: &[u8] = include_bytes!("../tests/fixtures/anthropic/message.json");
+
+/// The exact chat completion the load benchmark's fake provider answers (`bench/bench.py
+/// fixtures`, compact `json.dumps`), so these figures line up with its per-response profile.
+const LOAD_BENCH_JSON: &[u8] = concat!(
+    r#"{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"#,
+    r#""model":"gpt-4o-mini","choices":[{"index":0,"finish_reason":"stop","#,
+    r#""message":{"role":"assistant","content":"Hello! Hello! Hello! Hello! Hello! "#,
+    r#"Hello! Hello! Hello! Hello! Hello! Hello! Hello! Hello! Hello! Hello! Hello! "#,
+    r#"Hello! Hello! Hello! Hello! "}}],"#,
+    r#""usage":{"prompt_tokens":12,"completion_tokens":40,"total_tokens":52}}"#
+)
+.as_bytes();
 
 /// Words the synthetic message contents and stream deltas are made of (with a quote, a
 /// backslash and a newline, so strings carry escapes as real traffic does).
@@ -290,6 +303,7 @@ fn json(c: &mut Criterion) {
     );
 
     let mut group = c.benchmark_group("json");
+    load_bench_body(&mut group);
     group.throughput(Throughput::Bytes(CHAT_JSON.len() as u64));
     group.bench_function("meter_chat_whole", |b| {
         b.iter(|| {
@@ -312,6 +326,42 @@ fn json(c: &mut Criterion) {
         b.iter(|| summarize_json(Operation::Embeddings, black_box(&embeddings)))
     });
     group.finish();
+}
+
+/// The load benchmark's body, whole and in three network chunks (cut inside `content` and
+/// inside `usage`, the harder case for a resumable scanner).
+fn load_bench_body(group: &mut BenchmarkGroup<'_, WallTime>) {
+    let summary = summarize_json(Operation::ChatCompletions, LOAD_BENCH_JSON);
+    assert_eq!(summary.usage.input_tokens, Some(12));
+    assert_eq!(summary.usage.output_tokens, Some(40));
+    assert_eq!(summary.response_model.as_deref(), Some("gpt-4o-mini"));
+    let third = LOAD_BENCH_JSON.len() / 3;
+    let usage_at = LOAD_BENCH_JSON
+        .windows(8)
+        .position(|w| w == b"\"usage\":")
+        .expect("body has usage");
+    let pieces = [
+        &LOAD_BENCH_JSON[..third],
+        &LOAD_BENCH_JSON[third..usage_at + 20],
+        &LOAD_BENCH_JSON[usage_at + 20..],
+    ];
+    group.throughput(Throughput::Bytes(LOAD_BENCH_JSON.len() as u64));
+    group.bench_function("meter_load_bench_whole", |b| {
+        b.iter(|| {
+            let mut meter = JsonMeter::new(Operation::ChatCompletions);
+            meter.feed(black_box(LOAD_BENCH_JSON));
+            meter.summary()
+        })
+    });
+    group.bench_function("meter_load_bench_3_chunks", |b| {
+        b.iter(|| {
+            let mut meter = JsonMeter::new(Operation::ChatCompletions);
+            for piece in black_box(&pieces) {
+                meter.feed(piece);
+            }
+            meter.summary()
+        })
+    });
 }
 
 fn stream(c: &mut Criterion) {

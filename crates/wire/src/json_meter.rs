@@ -1,12 +1,17 @@
 //! Metering of non-streaming JSON responses while they are forwarded. The gateway never buffers
-//! a response, so [`JsonMeter`] is fed the body chunk by chunk: a byte state machine follows the
-//! top-level object (keys, nesting, strings and escapes, across chunk boundaries), copies out only
-//! the values of the few top-level keys it needs and decodes each one with serde_json once it is
-//! complete. OpenAI and Anthropic bodies keep `model`, `usage` and `error` at the top level, so
-//! one scanner serves both; only the decoding of `usage` differs per operation. Everything else (choices, multi-megabyte embedding arrays) is skipped in place, and
-//! memory stays bounded by [`MAX_CAPTURE`] whatever the body size.
+//! a response, so [`JsonMeter`] is fed the body chunk by chunk: a resumable scanner follows the
+//! top-level object (keys, nesting, strings and escapes, across chunk boundaries) and decodes the
+//! values of the few top-level keys it needs once each is complete. OpenAI and Anthropic bodies
+//! keep `model`, `usage` and `error` at the top level, so one scanner serves both; only the
+//! decoding of `usage` differs per operation. Everything else (choices, multi-megabyte embedding
+//! arrays) is skipped in place, and memory stays bounded by [`MAX_CAPTURE`] whatever the body size.
+//!
+//! Every response passes through here, so the scanner works in runs, not bytes: whitespace, key
+//! names and skipped values are each stepped over by one search, and a wanted value that arrives
+//! within one chunk (the usual case) is decoded straight from that chunk; only a value cut by a
+//! chunk boundary is copied, into a buffer that is kept for the next one.
 
-use crate::json_scan::ValueScan;
+use crate::json_scan::{find_quote_or_backslash, ValueScan};
 use crate::usage::{self, ResponseSummary, Usage};
 use crate::Operation;
 
@@ -34,7 +39,7 @@ enum State {
     Key {
         first: bool,
     },
-    /// Inside a key string.
+    /// Inside a key string; `esc` when the previous byte was a backslash.
     InKey {
         esc: bool,
     },
@@ -56,6 +61,7 @@ pub struct JsonMeter {
     /// The key does not fit `key` (or has escapes), so it cannot be one we want.
     key_skip: bool,
     target: Option<Wanted>,
+    /// The start of a wanted value that an earlier chunk cut off; empty otherwise.
     captured: Vec<u8>,
     capture_overflow: bool,
     usage: Usage,
@@ -89,8 +95,8 @@ impl JsonMeter {
             i = match self.state {
                 State::Done => return,
                 State::Value(scan) => self.value(scan, chunk, i),
-                // `false`: a value starts at this byte; rescan it in the `Value` state.
-                _ => i + usize::from(self.structural(chunk[i])),
+                State::InKey { esc } => self.key_run(esc, chunk, i),
+                _ => self.structural(chunk, i),
             };
         }
     }
@@ -116,78 +122,139 @@ impl JsonMeter {
         }
     }
 
-    /// One byte outside a top-level value. Returns false when the byte starts a value and
-    /// must be scanned again as part of it.
-    fn structural(&mut self, b: u8) -> bool {
-        let ws = matches!(b, b' ' | b'\t' | b'\n' | b'\r');
-        self.state = match (self.state, b) {
-            (s, _) if ws && !matches!(s, State::InKey { .. }) => s,
-            (State::Start, b'{') => State::Key { first: true },
-            (State::Key { .. }, b'"') => {
-                self.key_len = 0;
-                self.key_skip = false;
-                State::InKey { esc: false }
-            }
-            (State::Key { first: true }, b'}') | (State::AfterValue, b'}') => State::Done,
-            (State::InKey { esc }, b) => self.key_byte(esc, b),
-            (State::Colon, b':') => State::ValueStart,
-            (State::ValueStart, b',' | b'}' | b']' | b':') => State::Done,
-            (State::ValueStart, b) => {
-                self.target = match self.key_skip {
-                    true => None,
-                    false => self.key.get(..self.key_len).and_then(|k| self.wanted(k)),
-                };
-                self.captured.clear();
-                self.capture_overflow = false;
-                self.state = State::Value(ValueScan::new(b));
-                return false;
-            }
-            (State::AfterValue, b',') => State::Key { first: false },
-            _ => State::Done,
-        };
-        true
-    }
-
-    fn key_byte(&mut self, esc: bool, b: u8) -> State {
-        if esc {
-            return State::InKey { esc: false };
-        }
-        match b {
-            b'"' => State::Colon,
-            b'\\' => {
-                self.key_skip = true;
-                State::InKey { esc: true }
-            }
-            _ => {
-                match self.key.get_mut(self.key_len) {
-                    Some(slot) => *slot = b,
-                    None => self.key_skip = true,
+    /// Outside a top-level value: steps over whitespace and grammar bytes, keys and values in
+    /// one loop until the chunk ends or the object does. Returns where scanning resumes.
+    fn structural(&mut self, chunk: &[u8], from: usize) -> usize {
+        let mut at = from;
+        loop {
+            at = skip_ws(chunk, at);
+            let Some(&b) = chunk.get(at) else {
+                return chunk.len();
+            };
+            at += 1;
+            self.state = match (self.state, b) {
+                (State::Start, b'{') => State::Key { first: true },
+                (State::Key { .. }, b'"') => {
+                    self.key_len = 0;
+                    self.key_skip = false;
+                    at = self.key_run(false, chunk, at);
+                    continue;
                 }
-                self.key_len += 1;
-                State::InKey { esc: false }
-            }
+                (State::Colon, b':') => State::ValueStart,
+                (State::ValueStart, b) if !matches!(b, b',' | b'}' | b']' | b':') => {
+                    at = self.value(ValueScan::new(b), chunk, at - 1);
+                    continue;
+                }
+                (State::AfterValue, b',') => State::Key { first: false },
+                // Mid-key or mid-value (not reached: those runs end with the chunk).
+                (State::InKey { .. } | State::Value(_), _) => return at - 1,
+                // The end of the object (`}` after a member or in `{}`), or a byte that does
+                // not fit the grammar: nothing more to learn.
+                _ => {
+                    self.state = State::Done;
+                    return chunk.len();
+                }
+            };
         }
     }
 
-    /// Scans value bytes from `chunk[from..]`, capturing them if the key is wanted. Returns
+    /// Inside a key: finds its closing quote and which key it is, in one run per chunk. A key
+    /// within one chunk is matched in place; only one cut by a chunk boundary is copied.
+    fn key_run(&mut self, mut esc: bool, chunk: &[u8], from: usize) -> usize {
+        let mut i = from;
+        loop {
+            if esc {
+                // The escaped byte is never kept: a key with escapes is not one we want.
+                if i >= chunk.len() {
+                    self.state = State::InKey { esc: true };
+                    return chunk.len();
+                }
+                i += 1;
+            }
+            let rest = chunk.get(i..).unwrap_or_default();
+            let Some(n) = find_quote_or_backslash(rest) else {
+                self.keep_key(rest);
+                self.state = State::InKey { esc: false };
+                return chunk.len();
+            };
+            let run = rest.get(..n).unwrap_or_default();
+            i += n + 1;
+            if rest.get(n) != Some(&b'"') {
+                self.key_skip = true;
+                esc = true;
+                continue;
+            }
+            self.target = match (self.key_skip, self.key_len) {
+                (true, _) => None,
+                (false, 0) => self.wanted(run),
+                (false, _) => {
+                    self.keep_key(run);
+                    let key = self.key;
+                    key.get(..self.key_len).and_then(|k| self.wanted(k))
+                }
+            };
+            self.state = State::Colon;
+            return i;
+        }
+    }
+
+    fn keep_key(&mut self, bytes: &[u8]) {
+        if self.key_skip {
+            return;
+        }
+        let end = self.key_len + bytes.len();
+        match self.key.get_mut(self.key_len..end) {
+            Some(slot) => {
+                slot.copy_from_slice(bytes);
+                self.key_len = end;
+            }
+            None => self.key_skip = true,
+        }
+    }
+
+    /// Scans value bytes from `chunk[from..]`; a wanted value is decoded when it ends. Returns
     /// where structural scanning resumes.
     fn value(&mut self, mut scan: ValueScan, chunk: &[u8], from: usize) -> usize {
-        let end = scan.advance(chunk, from);
-        let stop = end.unwrap_or(chunk.len());
-        if self.target.is_some() {
-            self.capture(&chunk[from..stop]);
-        }
-        match end {
-            Some(end) => {
-                self.state = State::AfterValue;
-                self.complete_value();
-                end
-            }
-            None => {
-                self.state = State::Value(scan);
-                stop
+        if self.target == Some(Wanted::Usage) && self.captured.is_empty() && !self.capture_overflow
+        {
+            // The usual usage object, read while finding its end instead of after.
+            let start = chunk.get(from..).unwrap_or_default();
+            if let Some((usage, len)) = usage::parse_usage_prefix(self.op, start) {
+                if len <= MAX_CAPTURE {
+                    self.usage = usage;
+                    self.target = None;
+                    self.state = State::AfterValue;
+                    return from + len;
+                }
             }
         }
+        let Some(end) = scan.advance(chunk, from) else {
+            if self.target.is_some() {
+                self.capture(chunk.get(from..).unwrap_or_default());
+            }
+            self.state = State::Value(scan);
+            return chunk.len();
+        };
+        self.state = State::AfterValue;
+        if let Some(target) = self.target.take() {
+            let piece = chunk.get(from..end).unwrap_or_default();
+            if self.captured.is_empty() && !self.capture_overflow {
+                // Whole in this chunk: decoded in place, under the same size bound.
+                if piece.len() <= MAX_CAPTURE {
+                    self.decode(target, piece);
+                }
+            } else {
+                self.capture(piece);
+                let captured = std::mem::take(&mut self.captured);
+                if !self.capture_overflow {
+                    self.decode(target, &captured);
+                }
+                self.captured = captured;
+                self.captured.clear();
+                self.capture_overflow = false;
+            }
+        }
+        end
     }
 
     fn capture(&mut self, bytes: &[u8]) {
@@ -199,14 +266,7 @@ impl JsonMeter {
         }
     }
 
-    fn complete_value(&mut self) {
-        let Some(target) = self.target.take() else {
-            return;
-        };
-        if self.capture_overflow {
-            return;
-        }
-        let value = self.captured.as_slice();
+    fn decode(&mut self, target: Wanted, value: &[u8]) {
         match target {
             Wanted::Model => self.model = usage::parse_string(value).or(self.model.take()),
             Wanted::Usage => self.usage = usage::parse_usage(self.op, value).unwrap_or(self.usage),
@@ -226,6 +286,14 @@ impl JsonMeter {
             _ => None,
         }
     }
+}
+
+fn skip_ws(chunk: &[u8], from: usize) -> usize {
+    let rest = chunk.get(from..).unwrap_or_default();
+    from + rest
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .unwrap_or(rest.len())
 }
 
 /// Meters a whole JSON response body at once.

@@ -3,20 +3,13 @@
 //! decoding them, so the meters can locate the few top-level members they need and hand only
 //! those small slices to serde_json. It never validates: on malformed input it stops early or
 //! reports odd spans, and callers treat every span as untrusted.
+//!
+//! It also holds [`Strict`], a reader for the narrow, common shape of `usage` objects, so the
+//! meters can skip serde for them; it gives up (and serde decides) on anything else. String
+//! ends are searched a 64-bit word at a time, since most JSON strings are a few bytes long.
 
 use memchr::memchr2;
 use std::ops::Range;
-
-/// Bytes that change nesting or start a string; everything else inside a container is skipped.
-const STRUCTURAL: [bool; 256] = {
-    let mut table = [false; 256];
-    table[b'"' as usize] = true;
-    table[b'{' as usize] = true;
-    table[b'}' as usize] = true;
-    table[b'[' as usize] = true;
-    table[b']' as usize] = true;
-    table
-};
 
 /// Skips one JSON value, resumably: feed it the bytes of the value in as many pieces as they
 /// arrive. It understands just enough JSON to find the end of the value.
@@ -42,69 +35,187 @@ impl ValueScan {
     /// (for a number or literal: the index of the byte that ends it, which is not part of it),
     /// or `None` when the value continues past the end of `buf`.
     pub(crate) fn advance(&mut self, buf: &[u8], from: usize) -> Option<usize> {
-        let mut i = from;
-        while i < buf.len() {
-            if self.in_str {
-                i = self.skip_string(buf, i)?;
-                if self.nest == 0 {
-                    return Some(i);
-                }
-                continue;
-            }
-            let b = buf[i];
-            if self.scalar {
-                if matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
-                    return Some(i);
-                }
-                i += 1;
-                continue;
-            }
-            if !STRUCTURAL[usize::from(b)] {
-                // Numbers, literals, commas and whitespace inside a container: skip the run.
-                i += buf[i..]
-                    .iter()
-                    .position(|&c| STRUCTURAL[usize::from(c)])
-                    .unwrap_or(buf.len() - i);
-                continue;
-            }
-            i += 1;
-            match b {
-                b'"' => self.in_str = true,
-                b'{' | b'[' => self.nest = self.nest.saturating_add(1),
-                b'}' | b']' => {
-                    self.nest = self.nest.saturating_sub(1);
-                    if self.nest == 0 {
-                        return Some(i);
-                    }
-                }
-                _ => {}
-            }
+        if self.scalar {
+            let rest = buf.get(from..)?;
+            let end = rest
+                .iter()
+                .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'));
+            return end.map(|k| from + k);
         }
-        None
-    }
-
-    /// Inside a string: jumps to its closing quote (returns the index past it, leaving the
-    /// string) or returns `None` at the end of `buf` with the escape state saved.
-    fn skip_string(&mut self, buf: &[u8], mut i: usize) -> Option<usize> {
-        loop {
-            if self.esc {
-                if i >= buf.len() {
-                    return None;
-                }
-                self.esc = false;
-                i += 1;
-            }
-            let rest = buf.get(i..).filter(|r| !r.is_empty())?;
-            let k = memchr2(b'"', b'\\', rest)?;
-            i += k + 1;
-            if rest[k] == b'\\' {
-                self.esc = true;
-            } else {
-                self.in_str = false;
+        let mut i = from;
+        if self.in_str {
+            i = self.resume_string(buf, i)?;
+            if self.nest == 0 {
                 return Some(i);
             }
         }
+        // The state lives in locals while the bytes last and is stored only when they run out.
+        let mut nest = self.nest;
+        loop {
+            let rest = buf.get(i..).unwrap_or_default();
+            let Some(k) = find_structural(rest) else {
+                self.nest = nest;
+                return None;
+            };
+            i += k + 1;
+            match rest.get(k) {
+                Some(b'"') => match string_end(buf, i) {
+                    Ok(end) if nest == 0 => return Some(end),
+                    Ok(end) => i = end,
+                    Err(esc) => {
+                        (self.nest, self.in_str, self.esc) = (nest, true, esc);
+                        return None;
+                    }
+                },
+                Some(b'{' | b'[') => nest = nest.saturating_add(1),
+                _ => {
+                    nest = nest.saturating_sub(1);
+                    if nest == 0 {
+                        self.nest = 0;
+                        return Some(i);
+                    }
+                }
+            }
+        }
     }
+
+    /// Continues a string an earlier piece cut: returns the index past its closing quote, or
+    /// `None` at the end of `buf` with the escape state saved.
+    fn resume_string(&mut self, buf: &[u8], mut i: usize) -> Option<usize> {
+        if self.esc {
+            if i >= buf.len() {
+                return None;
+            }
+            i += 1;
+        }
+        match string_end(buf, i) {
+            Ok(end) => {
+                (self.in_str, self.esc) = (false, false);
+                Some(end)
+            }
+            Err(esc) => {
+                self.esc = esc;
+                None
+            }
+        }
+    }
+}
+
+#[inline]
+/// Inside a string at `buf[i..]`: the index past its closing quote, or, when `buf` ends first,
+/// whether it ended right after a backslash (so the next piece starts with an escaped byte).
+fn string_end(buf: &[u8], mut i: usize) -> Result<usize, bool> {
+    loop {
+        let rest = buf.get(i..).unwrap_or_default();
+        let Some(k) = find_quote_or_backslash(rest) else {
+            return Err(false);
+        };
+        i += k + 1;
+        if rest.get(k) == Some(&b'"') {
+            return Ok(i);
+        }
+        if i >= buf.len() {
+            return Err(true);
+        }
+        i += 1;
+    }
+}
+
+/// Most strings in a response are short (keys, ids, enum values), where setting up a vector
+/// search costs more than it saves, so their first bytes are searched a word at a time.
+const SHORT_STRING: usize = 16;
+
+const ONES: u64 = u64::from_le_bytes([1; 8]);
+const HIGH_BITS: u64 = ONES * 0x80;
+
+/// The high bit of each byte of `word` equal to `b`. Exact up to the first such byte (a borrow
+/// may flag later ones too), which is all the searches below read.
+fn bytes_equal(word: u64, b: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(b));
+    x.wrapping_sub(ONES) & !x & HIGH_BITS
+}
+
+/// The high bit of each byte of `word` below `n` (`n` at most 0x80), exact as in [`bytes_equal`].
+fn bytes_below(word: u64, n: u8) -> u64 {
+    word.wrapping_sub(ONES * u64::from(n)) & !word & HIGH_BITS
+}
+
+fn quote_or_backslash(word: u64) -> u64 {
+    bytes_equal(word, b'"') | bytes_equal(word, b'\\')
+}
+
+/// Bytes that change nesting or start a string (everything else inside a container is skipped):
+/// `"`, and brackets of both kinds; setting bit 5 folds `[`/`]` onto `{`/`}` and nothing else.
+fn structural(word: u64) -> u64 {
+    let folded = word | (ONES * 0x20);
+    bytes_equal(word, b'"') | bytes_equal(folded, b'{') | bytes_equal(folded, b'}')
+}
+
+/// Inside a compact container the next structural byte is usually one to three bytes on
+/// (`":"`, `","`, `":0,"`), so those are looked at one by one before searching by words.
+#[inline]
+fn find_structural(bytes: &[u8]) -> Option<usize> {
+    const NEAR: usize = 4;
+    let mut near = bytes.iter().take(NEAR);
+    if let Some(k) = near.position(|b| matches!(b, b'"' | b'{' | b'}' | b'[' | b']')) {
+        return Some(k);
+    }
+    find_in_words(bytes.get(NEAR..)?, structural).map(|k| k + NEAR)
+}
+
+/// Index of the first byte that `hits` flags, eight bytes per step.
+#[inline]
+fn find_in_words(bytes: &[u8], hits: impl Fn(u64) -> u64) -> Option<usize> {
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let found = hits(u64::from_le_bytes(word.try_into().ok()?));
+        if found != 0 {
+            return Some(at + found.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let tail = words.remainder();
+    if tail.is_empty() {
+        return None;
+    }
+    let found = match bytes.len().checked_sub(8) {
+        // The last eight bytes, overlapping ones already searched: those held no hit (and so
+        // no false one either), and are shifted out.
+        Some(last) => {
+            let word = u64::from_le_bytes(bytes.get(last..)?.try_into().ok()?);
+            hits(word) >> (8 * (8 - tail.len()))
+        }
+        // Fewer than eight bytes in all: padded with zero bytes; a hit there is no hit.
+        None => {
+            let mut padded = [0u8; 8];
+            padded.get_mut(..tail.len())?.copy_from_slice(tail);
+            hits(u64::from_le_bytes(padded))
+        }
+    };
+    let k = at + found.trailing_zeros() as usize / 8;
+    (found != 0 && k < bytes.len()).then_some(k)
+}
+
+/// Where a string's contents end: the first `"` or `\\`. Most strings end within their
+/// first eight bytes, so that word is tested inline before any loop is set up.
+#[inline]
+pub(crate) fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+    let Some(first) = bytes.get(..8).and_then(|w| <[u8; 8]>::try_from(w).ok()) else {
+        return find_in_words(bytes, quote_or_backslash);
+    };
+    let found = quote_or_backslash(u64::from_le_bytes(first));
+    if found != 0 {
+        return Some(found.trailing_zeros() as usize / 8);
+    }
+    let rest = bytes.get(8..)?;
+    let head = rest.get(..SHORT_STRING - 8).unwrap_or(rest);
+    let k = match find_in_words(head, quote_or_backslash) {
+        Some(k) => k,
+        None if head.len() == rest.len() => return None,
+        None => head.len() + memchr2(b'"', b'\\', rest.get(head.len()..)?)?,
+    };
+    Some(8 + k)
 }
 
 /// One member of a JSON object found by [`Members`].
@@ -211,6 +322,177 @@ pub(crate) fn member_removal(json: &[u8], key: &[u8]) -> Option<Range<usize>> {
     })
 }
 
+/// Deepest nesting a [`Strict`] reader follows; usage objects are two levels deep.
+const STRICT_DEPTH: u32 = 16;
+
+/// A value as a counted field sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Item {
+    /// A plain non-negative integer that fits `u64`.
+    Count(u64),
+    /// `null`, `true`, `false`, a plain string, or an object or array of such values.
+    Other,
+}
+
+impl Item {
+    pub(crate) fn count(self) -> Option<u64> {
+        match self {
+            Item::Count(n) => Some(n),
+            Item::Other => None,
+        }
+    }
+}
+
+/// A reader of complete, small JSON values that accepts only the narrow subset providers
+/// actually send in `usage` objects: printable ASCII strings without escapes, non-negative integers
+/// without fraction or exponent, literals, and shallow containers of those. Every method returns
+/// `None` as soon as the input leaves that subset (or is not JSON), and the caller then decodes
+/// the value the general way; so a value this reader accepts is one serde_json reads the same.
+pub(crate) struct Strict<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    depth: u32,
+}
+
+impl<'a> Strict<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Strict {
+            buf,
+            pos: 0,
+            depth: 0,
+        }
+    }
+
+    /// The next byte after whitespace, not consumed.
+    pub(crate) fn peek(&mut self) -> Option<u8> {
+        self.pos = skip_ws(self.buf, self.pos);
+        self.buf.get(self.pos).copied()
+    }
+
+    fn eat(&mut self, b: u8) -> Option<()> {
+        (self.peek()? == b).then(|| self.pos += 1)
+    }
+
+    /// How many bytes have been read.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// True when only whitespace is left.
+    pub(crate) fn at_end(&mut self) -> bool {
+        self.peek().is_none()
+    }
+
+    /// Reads an object, calling `member` with each key; `member` must read the value.
+    pub(crate) fn object(
+        &mut self,
+        mut member: impl FnMut(&'a [u8], &mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.eat(b'{')?;
+        if self.peek()? == b'}' {
+            self.pos += 1;
+            return Some(());
+        }
+        loop {
+            let key = self.string()?;
+            self.eat(b':')?;
+            member(key, self)?;
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b'}' => break,
+                _ => return None,
+            }
+        }
+        self.pos += 1;
+        Some(())
+    }
+
+    /// A string's contents.
+    fn string(&mut self) -> Option<&'a [u8]> {
+        self.eat(b'"')?;
+        let rest = self.buf.get(self.pos..)?;
+        let len = find_in_words(rest, |w| {
+            quote_or_backslash(w) | bytes_below(w, 0x20) | (w & HIGH_BITS)
+        })?;
+        if rest.get(len) != Some(&b'"') {
+            return None;
+        }
+        self.pos += len + 1;
+        rest.get(..len)
+    }
+
+    /// Reads any value as a count.
+    pub(crate) fn item(&mut self) -> Option<Item> {
+        if !self.peek()?.is_ascii_digit() {
+            return self.skip().map(|()| Item::Other);
+        }
+        let rest = self.buf.get(self.pos..)?;
+        let (mut n, mut len) = (0u64, 0);
+        while let Some(d) = rest
+            .get(len)
+            .and_then(|b| b.is_ascii_digit().then(|| b - b'0'))
+        {
+            // Past u64: serde reads it as a float; the general decoder decides.
+            n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+            len += 1;
+        }
+        // A leading zero, a fraction or an exponent: the general decoder decides too.
+        let leading_zero = len > 1 && rest.first() == Some(&b'0');
+        if leading_zero || matches!(rest.get(len), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        self.pos += len;
+        Some(Item::Count(n))
+    }
+
+    /// Steps over one value.
+    pub(crate) fn skip(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' => self.nested(|r| r.object(|_, r| r.skip())),
+            b'[' => self.nested(Self::array),
+            b'0'..=b'9' => self.item().map(drop),
+            b'n' => self.literal(b"null"),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            _ => None,
+        }
+    }
+
+    fn nested(&mut self, read: impl FnOnce(&mut Self) -> Option<()>) -> Option<()> {
+        if self.depth >= STRICT_DEPTH {
+            return None;
+        }
+        self.depth += 1;
+        let done = read(self);
+        self.depth -= 1;
+        done
+    }
+
+    fn array(&mut self) -> Option<()> {
+        self.eat(b'[')?;
+        if self.peek()? == b']' {
+            self.pos += 1;
+            return Some(());
+        }
+        loop {
+            self.skip()?;
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b']' => break,
+                _ => return None,
+            }
+        }
+        self.pos += 1;
+        Some(())
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let rest = self.buf.get(self.pos..)?;
+        rest.starts_with(word).then(|| self.pos += word.len())
+    }
+}
+
 fn skip_ws(json: &[u8], mut i: usize) -> usize {
     while matches!(json.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
         i += 1;
@@ -271,6 +553,38 @@ mod tests {
             assert_eq!(out, want);
         }
         assert_eq!(member_removal(br#"{"a":{"usage":null}}"#, b"usage"), None);
+    }
+
+    #[test]
+    fn word_search_matches_a_byte_loop() {
+        // Neighbours of the searched bytes, with and without the high bit, at every position
+        // and length around the word and head boundaries.
+        let alphabet = [
+            b'"', b'\\', 0xa2, 0xdc, b'!', b'#', b'[', b']', 0, 0x1f, 0x7f, 0xff, b'a',
+        ];
+        let mut seed = 0x2545_f491_u32;
+        for len in 0..48 {
+            for _ in 0..200 {
+                let buf: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                        let pick = (seed >> 16) as usize % (alphabet.len() * 3);
+                        alphabet.get(pick).copied().unwrap_or(b'x')
+                    })
+                    .collect();
+                let naive = buf.iter().position(|&b| b == b'"' || b == b'\\');
+                assert_eq!(find_quote_or_backslash(&buf), naive, "{buf:?}");
+                // The strict reader stops at the first byte serde might read differently.
+                let stop = buf
+                    .iter()
+                    .position(|&b| !(0x20..0x80).contains(&b) || b == b'"' || b == b'\\');
+                let mut quoted = vec![b'"'];
+                quoted.extend_from_slice(&buf);
+                let read = Strict::new(&quoted).string().map(<[u8]>::len);
+                let want = stop.filter(|&k| buf.get(k) == Some(&b'"'));
+                assert_eq!(read, want, "{buf:?}");
+            }
+        }
     }
 
     #[test]

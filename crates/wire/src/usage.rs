@@ -3,11 +3,16 @@
 //! so this is the one place that maps their numbers onto the OpenTelemetry meaning (input includes
 //! cached input, output includes reasoning). Decoding is lenient: an odd value yields `None` for
 //! that field instead of failing the whole object, and nothing is ever estimated.
+//!
+//! Every response is metered, so the usual shapes (plain integers, ASCII keys, no duplicates)
+//! are read by a small strict reader ([`Strict`]) without serde; anything it is not sure of goes
+//! to the serde decoders below, which define the behaviour.
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::fmt;
 
+use crate::json_scan::Strict;
 use crate::Operation;
 
 /// Normalised token usage. `input_tokens` INCLUDES cached input; `output_tokens` INCLUDES
@@ -170,6 +175,35 @@ impl<'de> Deserialize<'de> for Details {
     }
 }
 
+impl Details {
+    fn read_plain(r: &mut Strict) -> Option<Details> {
+        if r.peek()? != b'{' {
+            return r.skip().map(|()| Details::default());
+        }
+        let (mut d, mut seen) = (Details::default(), 0);
+        r.object(|key, r| match key {
+            b"cached_tokens" => count(r, &mut seen, 0, &mut d.cached),
+            b"cache_write_tokens" => count(r, &mut seen, 1, &mut d.cache_write),
+            b"reasoning_tokens" => count(r, &mut seen, 2, &mut d.reasoning),
+            _ => r.skip(),
+        })?;
+        Some(d)
+    }
+}
+
+/// Reads a counted field for the strict readers. serde refuses an object that repeats a field,
+/// so a repeat is left to it (`None`) rather than guessed at; `seen` has one bit per field.
+fn count(r: &mut Strict, seen: &mut u8, field: u8, slot: &mut Option<u64>) -> Option<()> {
+    first_read(seen, field)?;
+    *slot = r.item()?.count();
+    Some(())
+}
+
+fn first_read(seen: &mut u8, field: u8) -> Option<()> {
+    let bit = 1 << field;
+    (*seen & bit == 0).then(|| *seen |= bit)
+}
+
 /// `Some(T)` when the value is an object that decodes as `T`, `None` for any other value.
 struct Lenient<T>(Option<T>);
 
@@ -202,6 +236,59 @@ struct OpenAiUsage {
     output_tokens_details: Details,
 }
 
+/// An OpenAI `usage` object's counts under both spellings, before the operation picks one.
+#[derive(Default)]
+struct OpenAiCounts {
+    prompt: Option<u64>,
+    completion: Option<u64>,
+    input: Option<u64>,
+    output: Option<u64>,
+    prompt_details: Details,
+    completion_details: Details,
+    input_details: Details,
+    output_details: Details,
+}
+
+impl From<OpenAiUsage> for OpenAiCounts {
+    fn from(u: OpenAiUsage) -> Self {
+        OpenAiCounts {
+            prompt: u.prompt_tokens.count(),
+            completion: u.completion_tokens.count(),
+            input: u.input_tokens.count(),
+            output: u.output_tokens.count(),
+            prompt_details: u.prompt_tokens_details,
+            completion_details: u.completion_tokens_details,
+            input_details: u.input_tokens_details,
+            output_details: u.output_tokens_details,
+        }
+    }
+}
+
+impl OpenAiCounts {
+    /// The strict read; `None` when the serde decoder must decide.
+    fn read_plain(r: &mut Strict) -> Option<Self> {
+        let (mut c, mut seen) = (OpenAiCounts::default(), 0);
+        r.object(|key, r| match key {
+            b"prompt_tokens" => count(r, &mut seen, 0, &mut c.prompt),
+            b"completion_tokens" => count(r, &mut seen, 1, &mut c.completion),
+            b"input_tokens" => count(r, &mut seen, 2, &mut c.input),
+            b"output_tokens" => count(r, &mut seen, 3, &mut c.output),
+            b"prompt_tokens_details" => details(r, &mut seen, 4, &mut c.prompt_details),
+            b"completion_tokens_details" => details(r, &mut seen, 5, &mut c.completion_details),
+            b"input_tokens_details" => details(r, &mut seen, 6, &mut c.input_details),
+            b"output_tokens_details" => details(r, &mut seen, 7, &mut c.output_details),
+            _ => r.skip(),
+        })?;
+        Some(c)
+    }
+}
+
+fn details(r: &mut Strict, seen: &mut u8, field: u8, slot: &mut Details) -> Option<()> {
+    first_read(seen, field)?;
+    *slot = Details::read_plain(r)?;
+    Some(())
+}
+
 /// Decodes `T` from a JSON object. serde's derived structs also accept arrays (fields by
 /// position), which would read junk like `[1]` as counts, so anything but an object is refused.
 fn object_from<'a, T: Deserialize<'a>>(value: &'a [u8]) -> Option<T> {
@@ -215,40 +302,44 @@ fn object_from<'a, T: Deserialize<'a>>(value: &'a [u8]) -> Option<T> {
 /// Decodes an OpenAI `usage` value. `None` for `null` or anything that is not an object, so a
 /// `"usage":null` never erases usage already seen.
 pub(crate) fn parse_openai_usage(op: Operation, value: &[u8]) -> Option<Usage> {
-    let u: OpenAiUsage = object_from(value)?;
+    let mut r = Strict::new(value);
+    let u = match OpenAiCounts::read_plain(&mut r).filter(|_| r.at_end()) {
+        Some(counts) => counts,
+        None => object_from::<OpenAiUsage>(value)?.into(),
+    };
+    Some(openai_usage(op, u))
+}
+
+fn openai_usage(op: Operation, u: OpenAiCounts) -> Usage {
     let (input, output, in_details, out_details) = if op == Operation::Responses {
-        let input = u.input_tokens.count().or(u.prompt_tokens.count());
-        let output = u.output_tokens.count().or(u.completion_tokens.count());
         (
-            input,
-            output,
-            u.input_tokens_details,
-            u.output_tokens_details,
+            u.input.or(u.prompt),
+            u.output.or(u.completion),
+            u.input_details,
+            u.output_details,
         )
     } else {
-        let input = u.prompt_tokens.count().or(u.input_tokens.count());
-        let output = u.completion_tokens.count().or(u.output_tokens.count());
         (
-            input,
-            output,
-            u.prompt_tokens_details,
-            u.completion_tokens_details,
+            u.prompt.or(u.input),
+            u.completion.or(u.output),
+            u.prompt_details,
+            u.completion_details,
         )
     };
     if op == Operation::Embeddings {
         // Embeddings produce no output tokens; `total_tokens` is not an output count.
-        return Some(Usage {
+        return Usage {
             input_tokens: input,
             ..Usage::default()
-        });
+        };
     }
-    Some(Usage {
+    Usage {
         input_tokens: input,
         output_tokens: output,
         cache_read_input_tokens: in_details.cached,
         cache_write_input_tokens: in_details.cache_write,
         reasoning_output_tokens: out_details.reasoning,
-    })
+    }
 }
 
 /// Anthropic `usage` as reported, before normalisation. A stream reports it in pieces
@@ -277,6 +368,10 @@ struct RawAnthropicUsage {
 impl AnthropicUsage {
     /// Decodes an Anthropic `usage` value; `None` for `null` or anything but an object.
     pub(crate) fn parse(value: &[u8]) -> Option<Self> {
+        let mut r = Strict::new(value);
+        if let Some(plain) = Self::read_plain(&mut r).filter(|_| r.at_end()) {
+            return Some(plain);
+        }
         let raw: RawAnthropicUsage = object_from(value)?;
         Some(AnthropicUsage {
             input: raw.input_tokens.count(),
@@ -284,6 +379,19 @@ impl AnthropicUsage {
             cache_creation: raw.cache_creation_input_tokens.count(),
             cache_read: raw.cache_read_input_tokens.count(),
         })
+    }
+
+    /// The strict read; `None` when the serde decoder must decide.
+    fn read_plain(r: &mut Strict) -> Option<Self> {
+        let (mut u, mut seen) = (AnthropicUsage::default(), 0);
+        r.object(|key, r| match key {
+            b"input_tokens" => count(r, &mut seen, 0, &mut u.input),
+            b"output_tokens" => count(r, &mut seen, 1, &mut u.output),
+            b"cache_creation_input_tokens" => count(r, &mut seen, 2, &mut u.cache_creation),
+            b"cache_read_input_tokens" => count(r, &mut seen, 3, &mut u.cache_read),
+            _ => r.skip(),
+        })?;
+        Some(u)
     }
 
     /// Applies a later report: Anthropic's stream counts are cumulative, so every field the
@@ -327,6 +435,19 @@ pub(crate) fn parse_usage(op: Operation, value: &[u8]) -> Option<Usage> {
     }
 }
 
+/// For a usage object at the start of `bytes` (a chunk, say) that the strict reader accepts
+/// whole: what [`parse_usage`] would say of it, and its length. `None` when the general path
+/// must decide (including when the object does not end within `bytes`).
+pub(crate) fn parse_usage_prefix(op: Operation, bytes: &[u8]) -> Option<(Usage, usize)> {
+    let mut r = Strict::new(bytes);
+    let usage = match op {
+        Operation::CountTokens => return None,
+        Operation::Messages => AnthropicUsage::read_plain(&mut r)?.normalise(),
+        _ => openai_usage(op, OpenAiCounts::read_plain(&mut r)?),
+    };
+    Some((usage, r.position()))
+}
+
 #[derive(Deserialize)]
 struct ErrorObject {
     #[serde(default)]
@@ -355,6 +476,14 @@ pub(crate) fn scalar_label(value: &[u8]) -> Option<String> {
 
 /// Decodes a JSON string value (e.g. a `model`); `None` for any other value.
 pub(crate) fn parse_string(value: &[u8]) -> Option<String> {
+    // The usual model name: quoted, no escapes, no control bytes. serde would check the same
+    // UTF-8 and copy the same bytes.
+    let inner = value
+        .strip_prefix(b"\"")
+        .and_then(|v| v.strip_suffix(b"\""));
+    if let Some(inner) = inner.filter(|s| s.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\')) {
+        return std::str::from_utf8(inner).ok().map(str::to_owned);
+    }
     match serde_json::from_slice::<Scalar>(value).ok()? {
         Scalar::Str(s) => Some(s),
         _ => None,
