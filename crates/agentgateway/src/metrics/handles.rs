@@ -22,7 +22,10 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 
-use super::{cost, ratelimit, GenAiKey, GenAiLabels, Hashed, HttpKey, Metrics, TokenKey, UNKNOWN};
+use super::{
+    cost, method, protocol, ratelimit, reason, response_model, DurationKey, GenAiKey, GenAiLabels,
+    Hashed, HttpKey, Metrics, RouteLabels, TokenKey, Value, UNKNOWN,
+};
 use crate::record::{CostOutcome, LimitOutcome, RequestRecord};
 
 /// Most entries kept. An entry is a few hundred bytes beside the label sets the families hold
@@ -125,6 +128,97 @@ pub(super) struct GenAiHandles {
     pub(super) unpriced: OnceLock<Counter>,
     pub(super) ttft: OnceLock<Histogram>,
     pub(super) tpot: OnceLock<Histogram>,
+}
+
+// === impl Metrics: from a request to its handles ===
+
+impl Metrics {
+    /// The label values of `rec`, borrowed: what the handle cache is keyed by. Every value is
+    /// the one [`Metrics::resolve`] puts in the label sets.
+    pub(super) fn view<'a>(&self, rec: &'a RequestRecord, custom: CustomView<'a>) -> View<'a> {
+        let route = rec.route.as_deref();
+        let gen_ai = match (rec.operation_name(), rec.system()) {
+            (Some(operation), Some(system)) => Some(GenAiView {
+                operation,
+                system,
+                request_model: rec.llm.request_model.as_deref().unwrap_or(UNKNOWN),
+                response_model: rec.llm.response_model.as_deref().unwrap_or(UNKNOWN),
+                error_type: rec.error.as_ref().map(|e| &*e.label),
+            }),
+            _ => None,
+        };
+        View {
+            backend: route.map_or(UNKNOWN, |r| &r.endpoint),
+            protocol: protocol(rec),
+            method: method(rec),
+            status: rec.status,
+            reason: reason(rec),
+            bind: &rec.listener.bind,
+            gateway: &rec.listener.gateway,
+            listener: &rec.listener.listener,
+            route: route.map_or(UNKNOWN, |r| &r.route),
+            custom,
+            gen_ai,
+        }
+    }
+
+    /// Builds the label sets of `rec` and resolves the handles every request with them uses
+    /// (creating those series); the others are resolved on first use.
+    pub(super) fn resolve(&self, rec: &RequestRecord, custom: &[Arc<str>]) -> Handles {
+        let custom = self.custom_values(custom);
+        let route = RouteLabels::new(rec);
+        let http = self.http_labels(rec, route.clone(), custom.clone());
+        let http = HttpKey(Arc::new(self.hashed(http)));
+        let gen_ai = match (rec.operation_name(), rec.system()) {
+            (Some(operation), Some(system)) => {
+                let labels = GenAiLabels {
+                    operation,
+                    system,
+                    request_model: rec
+                        .llm
+                        .request_model
+                        .clone()
+                        .map_or(UNKNOWN.into(), Value::Shared),
+                    response_model: response_model(rec),
+                    route,
+                    custom,
+                };
+                Some(self.resolve_gen_ai(rec, Arc::new(self.hashed(labels))))
+            }
+            _ => None,
+        };
+        Handles {
+            status: rec.status,
+            requests: Counter::clone(&self.requests.get_or_create(&http)),
+            http_duration: Histogram::clone(&self.http_duration.get_or_create(&http)),
+            http,
+            decisions: Default::default(),
+            gen_ai,
+        }
+    }
+
+    fn resolve_gen_ai(
+        &self,
+        rec: &RequestRecord,
+        labels: Arc<Hashed<GenAiLabels>>,
+    ) -> GenAiHandles {
+        // OpenTelemetry sets error.type only on failure, so a success has no error_type at all.
+        let error_type = rec.error.as_ref().map(|e| e.label.clone());
+        let duration_key = DurationKey {
+            labels: labels.clone(),
+            error_type: error_type.clone(),
+        };
+        GenAiHandles {
+            duration: Histogram::clone(&self.request_duration.get_or_create(&duration_key)),
+            labels,
+            error_type,
+            tokens: Default::default(),
+            cost: Default::default(),
+            unpriced: OnceLock::new(),
+            ttft: OnceLock::new(),
+            tpot: OnceLock::new(),
+        }
+    }
 }
 
 // === impl Handles ===

@@ -11,7 +11,7 @@
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use prometheus_client::encoding::LabelSetEncoder;
 use prometheus_client::encoding::{prometheus_text, text, EncodeLabel, EncodeLabelSet};
@@ -222,97 +222,6 @@ impl Metrics {
     /// Counts a request let through past a spent soft budget.
     pub fn soft_budget_exceeded(&self, status: &crate::budget::BudgetStatus) {
         self.cost.soft_exceeded(status);
-    }
-
-    /// The label values of `rec`, borrowed: what the handle cache is keyed by. Every value is
-    /// the one [`Metrics::resolve`] puts in the label sets.
-    fn view<'a>(
-        &self,
-        rec: &'a RequestRecord,
-        custom: handles::CustomView<'a>,
-    ) -> handles::View<'a> {
-        let route = rec.route.as_deref();
-        let gen_ai = match (rec.operation_name(), rec.system()) {
-            (Some(operation), Some(system)) => Some(handles::GenAiView {
-                operation,
-                system,
-                request_model: rec.llm.request_model.as_deref().unwrap_or(UNKNOWN),
-                response_model: rec.llm.response_model.as_deref().unwrap_or(UNKNOWN),
-                error_type: rec.error.as_ref().map(|e| &*e.label),
-            }),
-            _ => None,
-        };
-        handles::View {
-            backend: route.map_or(UNKNOWN, |r| &r.endpoint),
-            protocol: protocol(rec),
-            method: method(rec),
-            status: rec.status,
-            reason: reason(rec),
-            bind: &rec.listener.bind,
-            gateway: &rec.listener.gateway,
-            listener: &rec.listener.listener,
-            route: route.map_or(UNKNOWN, |r| &r.route),
-            custom,
-            gen_ai,
-        }
-    }
-
-    /// Builds the label sets of `rec` and resolves the handles every request with them uses
-    /// (creating those series); the others are resolved on first use.
-    fn resolve(&self, rec: &RequestRecord, custom: &[Arc<str>]) -> handles::Handles {
-        let custom = self.custom_values(custom);
-        let route = RouteLabels::new(rec);
-        let http = self.http_labels(rec, route.clone(), custom.clone());
-        let http = HttpKey(Arc::new(self.hashed(http)));
-        let gen_ai = match (rec.operation_name(), rec.system()) {
-            (Some(operation), Some(system)) => {
-                let labels = GenAiLabels {
-                    operation,
-                    system,
-                    request_model: rec
-                        .llm
-                        .request_model
-                        .clone()
-                        .map_or(UNKNOWN.into(), Value::Shared),
-                    response_model: response_model(rec),
-                    route,
-                    custom,
-                };
-                Some(self.resolve_gen_ai(rec, Arc::new(self.hashed(labels))))
-            }
-            _ => None,
-        };
-        handles::Handles {
-            status: rec.status,
-            requests: Counter::clone(&self.requests.get_or_create(&http)),
-            http_duration: Histogram::clone(&self.http_duration.get_or_create(&http)),
-            http,
-            decisions: Default::default(),
-            gen_ai,
-        }
-    }
-
-    fn resolve_gen_ai(
-        &self,
-        rec: &RequestRecord,
-        labels: Arc<Hashed<GenAiLabels>>,
-    ) -> handles::GenAiHandles {
-        // OpenTelemetry sets error.type only on failure, so a success has no error_type at all.
-        let error_type = rec.error.as_ref().map(|e| e.label.clone());
-        let duration_key = DurationKey {
-            labels: labels.clone(),
-            error_type: error_type.clone(),
-        };
-        handles::GenAiHandles {
-            duration: Histogram::clone(&self.request_duration.get_or_create(&duration_key)),
-            labels,
-            error_type,
-            tokens: Default::default(),
-            cost: Default::default(),
-            unpriced: OnceLock::new(),
-            ttft: OnceLock::new(),
-            tpot: OnceLock::new(),
-        }
     }
 
     fn http_labels(
