@@ -75,23 +75,43 @@ static BYTE_CLASS: [u8; 256] = {
     table
 };
 
-/// Bytes after which a text value needs a closer look: all but [`PLAIN`] and `\\`.
-static TEXT_SUSPECT: [bool; 256] = {
-    let mut table = [false; 256];
+/// 1 for bytes after which a text value needs a closer look: all but [`PLAIN`] and `\\`.
+static TEXT_SUSPECT: [u8; 256] = {
+    let mut table = [0; 256];
     let mut b = 0;
     while b < 256 {
-        table[b] = BYTE_CLASS[b] != PLAIN && b != b'\\' as usize;
+        table[b] = (BYTE_CLASS[b] != PLAIN && b != b'\\' as usize) as u8;
         b += 1;
     }
     table
 };
+
+/// 1 for bytes after which a JSON string needs a closer look: [`ESCAPE`] and [`C2`].
+static JSON_SUSPECT: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (BYTE_CLASS[b] >= ESCAPE) as u8;
+        b += 1;
+    }
+    table
+};
+
+/// Whether no byte of `bytes` is marked in `table`. ORs every byte's mark rather than stopping
+/// at the first: no branch per byte, and values are short.
+fn none_marked(table: &[u8; 256], bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .fold(0, |marks, &b| marks | table[usize::from(b)])
+        == 0
+}
 
 /// A text value, double-quoted (and escaped) only when it is empty or contains a space, `"`,
 /// `=` or a control character, so ordinary values stay easy to grep.
 pub(super) fn push_text_value(buf: &mut String, value: &str) {
     let bytes = value.as_bytes();
     // Nearly every value is plain: one table lookup per byte, then one copy.
-    if !bytes.is_empty() && !bytes.iter().any(|&b| TEXT_SUSPECT[usize::from(b)]) {
+    if !bytes.is_empty() && none_marked(&TEXT_SUSPECT, bytes) {
         buf.push_str(value);
     } else {
         push_text_value_checked(buf, value);
@@ -141,14 +161,10 @@ fn escape_len(bytes: &[u8], i: usize) -> Option<usize> {
 /// string content, and unambiguous inside a quoted text value. Runs of other characters are
 /// copied in one go; escapes only ever split the string at character boundaries.
 fn push_escaped(buf: &mut String, value: &str) {
-    let bytes = value.as_bytes();
-    if bytes
-        .iter()
-        .any(|&b| matches!(BYTE_CLASS[usize::from(b)], ESCAPE | C2))
-    {
-        push_escaped_checked(buf, value);
-    } else {
+    if none_marked(&JSON_SUSPECT, value.as_bytes()) {
         buf.push_str(value);
+    } else {
+        push_escaped_checked(buf, value);
     }
 }
 

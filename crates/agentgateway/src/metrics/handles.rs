@@ -80,23 +80,19 @@ pub(super) struct GenAiView<'a> {
     pub(super) error_type: Option<&'a str>,
 }
 
+/// Hashes the values that tell requests apart in practice. The listener's labels and the
+/// backend and protocol (which follow from the route and the operation) are left out to save
+/// hashing them on every request: entries that differ only there share a bucket, and
+/// [`Handles::matches`] compares every value.
 impl Hash for View<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        let fixed = [
-            self.backend,
-            self.protocol,
-            self.method,
-            self.reason,
-            self.bind,
-            self.gateway,
-            self.listener,
-            self.route,
-        ];
-        fixed.iter().for_each(|s| s.hash(state));
+        [self.route, self.method, self.reason]
+            .iter()
+            .for_each(|s| s.hash(state));
         self.status.hash(state);
         self.custom.iter().for_each(|s| s.hash(state));
         if let Some(g) = &self.gen_ai {
-            [g.operation, g.system, g.request_model, g.response_model]
+            [g.request_model, g.response_model]
                 .iter()
                 .for_each(|s| s.hash(state));
             g.error_type.hash(state);
