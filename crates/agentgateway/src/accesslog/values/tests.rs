@@ -86,3 +86,42 @@ proptest! {
         prop_assert_eq!(fast, checked);
     }
 }
+
+#[test]
+fn word_checks_find_each_special_byte_at_every_position() {
+    for special in [b' ', b'"', b'=', 0x7f, 0x00, 0x1f, 0x80, 0xc2] {
+        for at in 0..8 {
+            let mut word = *b"abcdefgh";
+            word[at] = special;
+            let word = u64::from_le_bytes(word);
+            assert!(!text_plain_word(word), "text {special:#x} at {at}");
+        }
+    }
+    for special in [b'"', b'\\', 0x7f, 0x00, 0x1f, 0x80] {
+        for at in 0..8 {
+            let mut word = *b"abcdefgh";
+            word[at] = special;
+            assert!(
+                !json_plain_word(u64::from_le_bytes(word)),
+                "json {special:#x} at {at}"
+            );
+        }
+    }
+    let printable = u64::from_le_bytes(*b"a-Z/9:~!");
+    assert!(text_plain_word(printable) && json_plain_word(printable));
+    assert!(!text_plain_word(u64::from_le_bytes(*b"a b\\cdef")));
+    assert!(json_plain_word(u64::from_le_bytes(*b"a b=cdef")));
+    assert!(text_plain_word(u64::from_le_bytes(*b"c:\\dir\\x")));
+}
+
+#[test]
+fn special_bytes_are_found_in_the_padded_tail_too() {
+    for len in 1..20 {
+        let plain = "x".repeat(len);
+        assert_eq!(text(&plain), plain);
+        let mut spaced = plain.clone();
+        spaced.replace_range(len - 1.., " ");
+        assert_eq!(text(&spaced), text_checked(&spaced), "len {len}");
+        assert!(text(&spaced).starts_with('"'), "len {len}");
+    }
+}
