@@ -1,5 +1,5 @@
 //! How each kind of access-log value is written: strings (quoted and escaped only when they
-//! must be, checked eight bytes at a time), exact decimals and socket addresses, all
+//! must be, checked with one table lookup per byte), exact decimals and socket addresses, all
 //! straight into the line's buffer without `fmt` (whose machinery costs several times more on a
 //! path that runs per request).
 
@@ -75,63 +75,43 @@ static BYTE_CLASS: [u8; 256] = {
     table
 };
 
-// Plain-value checks, eight bytes at a time (a table lookup per byte cost ~8 instructions per
-// byte in callgrind). They are conservative: any non-ASCII byte counts as "look closer", and the
-// exact character-by-character writers decide then.
-const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-
-/// Whether some byte of `word` is below `n` (exact for `n <= 0x80`).
-fn has_below(word: u64, n: u8) -> bool {
-    word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS != 0
-}
-
-/// Whether some byte of `word` is `b`.
-fn has_byte(word: u64, b: u8) -> bool {
-    has_below(word ^ (ONES * u64::from(b)), 1)
-}
-
-/// Printable ASCII other than space, `"` and `=`: copied as is into a text value.
-fn text_plain_word(word: u64) -> bool {
-    word & HIGHS == 0
-        && !has_below(word, 0x21)
-        && !has_byte(word, 0x7f)
-        && !has_byte(word, b'"')
-        && !has_byte(word, b'=')
-}
-
-/// Printable ASCII other than `"` and `\`: copied as is into a JSON string.
-fn json_plain_word(word: u64) -> bool {
-    word & HIGHS == 0
-        && !has_below(word, 0x20)
-        && !has_byte(word, 0x7f)
-        && !has_byte(word, b'"')
-        && !has_byte(word, b'\\')
-}
-
-/// Whether every byte of `bytes` is plain by `plain_word`, read eight bytes at a time (the
-/// last few padded with a letter, which is plain in both formats).
-fn all_plain(bytes: &[u8], plain_word: fn(u64) -> bool) -> bool {
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        match <[u8; 8]>::try_from(chunk) {
-            Ok(word) if plain_word(u64::from_le_bytes(word)) => {}
-            _ => return false,
-        }
+/// 1 for bytes after which a text value needs a closer look: all but [`PLAIN`] and `\\`.
+static TEXT_SUSPECT: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (BYTE_CLASS[b] != PLAIN && b != b'\\' as usize) as u8;
+        b += 1;
     }
-    let mut last = [b'a'; 8];
-    for (slot, &b) in last.iter_mut().zip(chunks.remainder()) {
-        *slot = b;
+    table
+};
+
+/// 1 for bytes after which a JSON string needs a closer look: [`ESCAPE`] and [`C2`].
+static JSON_SUSPECT: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (BYTE_CLASS[b] >= ESCAPE) as u8;
+        b += 1;
     }
-    plain_word(u64::from_le_bytes(last))
+    table
+};
+
+/// Whether no byte of `bytes` is marked in `table`. ORs every byte's mark rather than stopping
+/// at the first: no branch per byte, and values are short.
+fn none_marked(table: &[u8; 256], bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .fold(0, |marks, &b| marks | table[usize::from(b)])
+        == 0
 }
 
 /// A text value, double-quoted (and escaped) only when it is empty or contains a space, `"`,
 /// `=` or a control character, so ordinary values stay easy to grep.
 pub(super) fn push_text_value(buf: &mut String, value: &str) {
     let bytes = value.as_bytes();
-    // Nearly every value is plain: a check per eight bytes, then one copy.
-    if !bytes.is_empty() && all_plain(bytes, text_plain_word) {
+    // Nearly every value is plain: one table lookup per byte, then one copy.
+    if !bytes.is_empty() && none_marked(&TEXT_SUSPECT, bytes) {
         buf.push_str(value);
     } else {
         push_text_value_checked(buf, value);
@@ -181,7 +161,7 @@ fn escape_len(bytes: &[u8], i: usize) -> Option<usize> {
 /// string content, and unambiguous inside a quoted text value. Runs of other characters are
 /// copied in one go; escapes only ever split the string at character boundaries.
 fn push_escaped(buf: &mut String, value: &str) {
-    if all_plain(value.as_bytes(), json_plain_word) {
+    if none_marked(&JSON_SUSPECT, value.as_bytes()) {
         buf.push_str(value);
     } else {
         push_escaped_checked(buf, value);
