@@ -7,8 +7,12 @@
 //! joins the thread at shutdown so no line is lost.
 
 mod format;
+mod timestamp;
+mod values;
 mod writer;
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::config::{LogFormat, LoggingConfig};
@@ -20,6 +24,14 @@ use writer::BatchWriter;
 /// Names `fields.remove` accepts without error although no line carries them: agentgateway keys
 /// this gateway does not emit (yet), so agentgateway configs keep working.
 const KNOWN_ABSENT_KEYS: &[&str] = &["trace.id", "span.id", "agw.ai.usage.cost.total"];
+
+/// Bytes of line buffer a thread keeps between requests.
+const MAX_KEPT_LINE: usize = 64 << 10;
+
+thread_local! {
+    /// The line being written to stdout, reused by every request this thread logs.
+    static LINE: RefCell<String> = RefCell::new(String::with_capacity(1024));
+}
 
 /// Where lines go.
 pub enum LogSink {
@@ -35,7 +47,10 @@ pub struct AccessLog {
     fields: Vec<(String, Expr)>,
     /// Built-in keys left out: `fields.remove`, and those a `fields.add` entry replaces.
     skip: KeySet,
+    /// The initial size of a line's buffer, before any line was written.
     capacity: usize,
+    /// The length of the last line written, to size the next one.
+    last_len: AtomicUsize,
     writer: Writer,
 }
 
@@ -84,6 +99,7 @@ impl AccessLog {
             format: format_override.or(cfg.format).unwrap_or_default(),
             filter,
             capacity: 512 + 64 * fields.len(),
+            last_len: AtomicUsize::new(0),
             fields,
             skip,
             writer,
@@ -98,23 +114,49 @@ impl AccessLog {
 
     /// Formats (if the filter passes) and writes the line, without blocking on stdout.
     pub fn log(&self, rec: &RequestRecord) {
-        let Some(line) = self.format(rec) else {
-            return;
-        };
         match &self.writer {
-            Writer::Stdout(w) => w.send(&line),
-            Writer::Memory(lines) => lines
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(line),
+            // The line goes into a buffer this thread reuses: the batch copies it anyway.
+            Writer::Stdout(w) => LINE.with(|line| match line.try_borrow_mut() {
+                Ok(mut line) => {
+                    line.clear();
+                    if self.write_line(&mut line, rec) {
+                        w.send(&line);
+                    }
+                    if line.capacity() > MAX_KEPT_LINE {
+                        // One huge line (large custom fields) should not pin its memory forever.
+                        *line = String::new();
+                    }
+                }
+                Err(_) => {
+                    if let Some(line) = self.format(rec) {
+                        w.send(&line);
+                    }
+                }
+            }),
+            Writer::Memory(lines) => {
+                if let Some(line) = self.format(rec) {
+                    lines
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(line);
+                }
+            }
         }
     }
 
     /// The line (without trailing newline), or `None` if the filter leaves the request out.
     pub fn format(&self, rec: &RequestRecord) -> Option<String> {
+        // Sized like the last line, so the line is written without growing its buffer.
+        let capacity = self.capacity.max(self.last_len.load(Ordering::Relaxed));
+        let mut line = String::with_capacity(capacity);
+        self.write_line(&mut line, rec).then_some(line)
+    }
+
+    /// Appends the line to `buf`; false (nothing written) if the filter leaves the request out.
+    fn write_line(&self, buf: &mut String, rec: &RequestRecord) -> bool {
         if let Some(filter) = &self.filter {
             if !filter.eval_bool(rec) {
-                return None;
+                return false;
             }
         }
         // Stamped with the time the request ended, which is when its line is written.
@@ -122,7 +164,8 @@ impl AccessLog {
             .start_time
             .checked_add(rec.duration)
             .unwrap_or(rec.start_time);
-        let mut line = Line::start(self.format, self.capacity, self.skip, end);
+        let start = buf.len();
+        let mut line = Line::start(buf, self.format, self.skip, end);
         format::write_head(&mut line, rec);
         for (name, expr) in &self.fields {
             if let Some(value) = expr.eval(rec) {
@@ -130,7 +173,10 @@ impl AccessLog {
             }
         }
         format::write_tail(&mut line, rec);
-        Some(line.finish())
+        line.finish();
+        self.last_len
+            .store(buf.len().saturating_sub(start), Ordering::Relaxed);
+        true
     }
 
     /// Flushes and joins the writer thread (at shutdown, so no line is lost). Idempotent; lines

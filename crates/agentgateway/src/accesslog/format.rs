@@ -1,6 +1,6 @@
 //! Formatting one access-log line from a finished record, in text or JSON. Runs on every request,
-//! so it writes straight into one pre-sized `String` (numbers via `itoa`, escapes in place) and
-//! never allocates per field.
+//! so it writes straight into the caller's buffer (key prefixes built at compile time, numbers via
+//! `itoa`, escapes in place, see [`super::values`]) and never allocates per field.
 //!
 //! Both formats share the same key order and the same "leave unknown keys out" rule; only the
 //! way a key/value pair is written differs, which is all [`Line`] encapsulates.
@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
-
+use super::timestamp;
+use super::values::{push_addr, push_decimal, push_json_string, push_text_value};
 use crate::config::LogFormat;
 use crate::expr::ExprValue;
 use crate::record::RequestRecord;
@@ -51,8 +51,19 @@ pub(super) enum Key {
     Duration,
 }
 
-/// Names of [`Key`]s, indexed by the key's discriminant.
-pub(super) const KEY_NAMES: [&str; 30] = [
+/// Defines the names of [`Key`]s, indexed by the key's discriminant, and what is written before
+/// each key's value in either format, built at compile time so a key costs one copy.
+macro_rules! key_names {
+    ($($name:literal),* $(,)?) => {
+        pub(super) const KEY_NAMES: [&str; 30] = [$($name),*];
+        /// ` name=`.
+        const TEXT_PREFIXES: [&str; 30] = [$(concat!(" ", $name, "=")),*];
+        /// `,"name":`; built-in names are plain ASCII, nothing to escape.
+        const JSON_PREFIXES: [&str; 30] = [$(concat!(",\"", $name, "\":")),*];
+    };
+}
+
+key_names!(
     "gateway",
     "listener",
     "route",
@@ -83,7 +94,7 @@ pub(super) const KEY_NAMES: [&str; 30] = [
     "reason",
     "request.id",
     "duration",
-];
+);
 
 /// A set of built-in keys left out of every line (`fields.remove`, or replaced by `fields.add`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -106,36 +117,39 @@ impl KeySet {
     }
 }
 
-/// One line being written.
-pub(super) struct Line {
-    buf: String,
+/// One line being written into a caller's buffer.
+pub(super) struct Line<'a> {
+    buf: &'a mut String,
     json: bool,
     skip: KeySet,
 }
 
 // === impl Line ===
 
-impl Line {
-    /// Starts a line with its timestamp, level and message.
-    pub(super) fn start(format: LogFormat, capacity: usize, skip: KeySet, at: SystemTime) -> Line {
-        let mut buf = String::with_capacity(capacity);
+impl<'a> Line<'a> {
+    /// Starts a line in `buf` (appended to) with its timestamp, level and message.
+    pub(super) fn start(
+        buf: &'a mut String,
+        format: LogFormat,
+        skip: KeySet,
+        at: SystemTime,
+    ) -> Line<'a> {
         let json = format == LogFormat::Json;
         if json {
             buf.push_str(r#"{"timestamp":""#);
-            write_timestamp(&mut buf, at);
+            timestamp::write(buf, at);
             buf.push_str(r#"","level":"info","message":"request""#);
         } else {
-            write_timestamp(&mut buf, at);
+            timestamp::write(buf, at);
             buf.push_str("\tinfo\trequest");
         }
         Line { buf, json, skip }
     }
 
-    pub(super) fn finish(mut self) -> String {
+    pub(super) fn finish(self) {
         if self.json {
             self.buf.push('}');
         }
-        self.buf
     }
 
     /// Writes the key's name and separator; false when the key is left out.
@@ -143,17 +157,12 @@ impl Line {
         if self.skip.contains(key) {
             return false;
         }
-        // Built-in names are plain ASCII: nothing to escape.
-        let name = KEY_NAMES[key as usize];
-        if self.json {
-            self.buf.push_str(",\"");
-            self.buf.push_str(name);
-            self.buf.push_str("\":");
+        let prefixes = if self.json {
+            &JSON_PREFIXES
         } else {
-            self.buf.push(' ');
-            self.buf.push_str(name);
-            self.buf.push('=');
-        }
+            &TEXT_PREFIXES
+        };
+        self.buf.push_str(prefixes[key as usize]);
         true
     }
 
@@ -162,7 +171,7 @@ impl Line {
     fn custom_name(&mut self, name: &str) {
         if self.json {
             self.buf.push(',');
-            push_json_string(&mut self.buf, name);
+            push_json_string(self.buf, name);
             self.buf.push(':');
         } else {
             self.buf.push(' ');
@@ -180,9 +189,9 @@ impl Line {
 
     fn str_value(&mut self, value: &str) {
         if self.json {
-            push_json_string(&mut self.buf, value);
+            push_json_string(self.buf, value);
         } else {
-            push_text_value(&mut self.buf, value);
+            push_text_value(self.buf, value);
         }
     }
 
@@ -195,8 +204,7 @@ impl Line {
     /// A decimal amount, exact: a bare number in both formats.
     pub(super) fn decimal(&mut self, key: Key, value: rust_decimal::Decimal) {
         if self.key(key) {
-            // Writing into a String cannot fail.
-            let _ = write!(self.buf, "{}", value.normalize());
+            push_decimal(self.buf, value.normalize());
         }
     }
 
@@ -223,7 +231,7 @@ impl Line {
         if self.key(key) {
             let quote = if self.json { "\"" } else { "" };
             self.buf.push_str(quote);
-            push_addr(&mut self.buf, value);
+            push_addr(self.buf, value);
             self.buf.push_str(quote);
         }
     }
@@ -249,7 +257,7 @@ impl Line {
                 if self.json {
                     self.buf.push_str(&text);
                 } else {
-                    push_text_value(&mut self.buf, &text);
+                    push_text_value(self.buf, &text);
                 }
             }
         }
@@ -337,148 +345,4 @@ pub(super) fn write_tail(line: &mut Line, rec: &RequestRecord) {
     }
     line.str(Key::RequestId, &rec.request_id);
     line.millis(Key::Duration, rec.duration);
-}
-
-/// `ip:port`. IPv4 (nearly every client) is written digit by digit: `Display` costs several
-/// times more on a path that runs per request.
-fn push_addr(buf: &mut String, addr: SocketAddr) {
-    let SocketAddr::V4(v4) = addr else {
-        // Writing into a String cannot fail.
-        let _ = write!(buf, "{addr}");
-        return;
-    };
-    let mut digits = itoa::Buffer::new();
-    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
-        if i > 0 {
-            buf.push('.');
-        }
-        buf.push_str(digits.format(octet));
-    }
-    buf.push(':');
-    buf.push_str(digits.format(v4.port()));
-}
-
-/// RFC 3339, UTC, microseconds: `2025-12-12T21:56:02.809082Z`.
-fn write_timestamp(buf: &mut String, at: SystemTime) {
-    let t: DateTime<Utc> = at.into();
-    push_padded(buf, u64::try_from(t.year()).unwrap_or(0), 4);
-    buf.push('-');
-    push_padded(buf, t.month().into(), 2);
-    buf.push('-');
-    push_padded(buf, t.day().into(), 2);
-    buf.push('T');
-    push_padded(buf, t.hour().into(), 2);
-    buf.push(':');
-    push_padded(buf, t.minute().into(), 2);
-    buf.push(':');
-    push_padded(buf, t.second().into(), 2);
-    buf.push('.');
-    // A leap second shows as nanos >= 1e9; clamp rather than print 7 digits.
-    push_padded(buf, t.timestamp_subsec_micros().min(999_999).into(), 6);
-    buf.push('Z');
-}
-
-fn push_padded(buf: &mut String, value: u64, width: usize) {
-    let mut digits = itoa::Buffer::new();
-    let text = digits.format(value);
-    for _ in text.len()..width {
-        buf.push('0');
-    }
-    buf.push_str(text);
-}
-
-/// What a byte means to the writers: most bytes are [`PLAIN`], so one table lookup per byte
-/// decides whether a value can be copied as is (the common case).
-const PLAIN: u8 = 0;
-/// Forces quotes in text (space, `=`) but needs no escape.
-const QUOTE: u8 = 1;
-/// Must be escaped: `"`, `\`, C0 controls, DEL.
-const ESCAPE: u8 = 2;
-/// First byte of U+0080..U+00BF; escaped only for U+0080..U+009F (C1 controls).
-const C2: u8 = 3;
-
-static BYTE_CLASS: [u8; 256] = {
-    let mut table = [PLAIN; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        table[b] = ESCAPE;
-        b += 1;
-    }
-    table[0x7f] = ESCAPE;
-    table[b'"' as usize] = ESCAPE;
-    table[b'\\' as usize] = ESCAPE;
-    table[b' ' as usize] = QUOTE;
-    table[b'=' as usize] = QUOTE;
-    table[0xc2] = C2;
-    table
-};
-
-/// A text value, double-quoted (and escaped) only when it is empty or contains a space, `"`,
-/// `=` or a control character, so ordinary values stay easy to grep.
-fn push_text_value(buf: &mut String, value: &str) {
-    let bytes = value.as_bytes();
-    let needs_quotes = value.is_empty()
-        || bytes
-            .iter()
-            .enumerate()
-            .any(|(i, &b)| match BYTE_CLASS[usize::from(b)] {
-                PLAIN => false,
-                // A lone backslash is unambiguous unquoted (`c:\dir`); only quoted values escape it.
-                ESCAPE => b != b'\\',
-                _ => b != 0xc2 || escape_len(bytes, i).is_some(),
-            });
-    if needs_quotes {
-        buf.push('"');
-        push_escaped(buf, value);
-        buf.push('"');
-    } else {
-        buf.push_str(value);
-    }
-}
-
-fn push_json_string(buf: &mut String, value: &str) {
-    buf.push('"');
-    push_escaped(buf, value);
-    buf.push('"');
-}
-
-/// When the byte at `i` starts a character that must be escaped (`"`, `\`, or a control
-/// character: C0, DEL or C1), the length of that character in bytes.
-fn escape_len(bytes: &[u8], i: usize) -> Option<usize> {
-    let b = *bytes.get(i)?;
-    match BYTE_CLASS[usize::from(b)] {
-        ESCAPE => Some(1),
-        C2 if matches!(bytes.get(i + 1), Some(0x80..=0x9f)) => Some(2),
-        _ => None,
-    }
-}
-
-/// Escapes `"`, `\` and control characters (`\n`, `\t`, `\r`, else `\u00XX`): valid JSON
-/// string content, and unambiguous inside a quoted text value. Runs of other characters are
-/// copied in one go; escapes only ever split the string at character boundaries.
-fn push_escaped(buf: &mut String, value: &str) {
-    let bytes = value.as_bytes();
-    let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let Some(len) = escape_len(bytes, i) else {
-            i += 1;
-            continue;
-        };
-        buf.push_str(value.get(start..i).unwrap_or_default());
-        match bytes[i] {
-            b'"' => buf.push_str("\\\""),
-            b'\\' => buf.push_str("\\\\"),
-            b'\n' => buf.push_str("\\n"),
-            b'\t' => buf.push_str("\\t"),
-            b'\r' => buf.push_str("\\r"),
-            _ => {
-                let code = value.get(i..i + len).and_then(|c| c.chars().next());
-                let _ = write!(buf, "\\u{:04x}", code.map_or(0, u32::from));
-            }
-        }
-        i += len;
-        start = i;
-    }
-    buf.push_str(value.get(start..).unwrap_or_default());
 }

@@ -3,10 +3,10 @@
 //! Metrics): the OpenTelemetry GenAI families (token usage, request duration, time to first
 //! token, time per output token) and the per-request HTTP families (`requests_total`, duration).
 //!
-//! This runs once per request, so label sets are cheap to build: every value is a
-//! `&'static str` or a shared `Arc<str>` (no string is formatted per request), the labels a
-//! request shares across families are built once behind an `Arc`, and their hash is computed once
-//! and reused by every family lookup.
+//! This runs once per request, so a request whose label values were seen before finds all its
+//! series in one lookup ([`handles`]); only a new set of label values builds label sets (every
+//! value a `&'static str` or a shared `Arc<str>`, the labels shared across families built once
+//! behind an `Arc`, their hash computed once and reused by every family lookup).
 
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -19,8 +19,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
-
-use agentgateway_wire::Usage;
 
 use crate::exposition::Format;
 use crate::record::RequestRecord;
@@ -92,6 +90,8 @@ pub struct Metrics {
     http_duration: HistogramFamily<HttpKey>,
     ratelimit_decisions: Family<ratelimit::DecisionKey, Counter>,
     cost: cost::CostMetrics,
+    /// The handles of each label set seen, so a request resolves its series once, not per family.
+    handles: handles::HandleCache,
     custom_names: Arc<[Arc<str>]>,
     /// Hashes each request's label sets once (seeded randomly, like `HashMap`); the families
     /// then hash only that `u64`. foldhash, not SipHash: SipHash over a dozen label strings was
@@ -157,6 +157,7 @@ impl Metrics {
             registry,
             ratelimit_decisions,
             cost,
+            handles: handles::HandleCache::new(handles::CAPACITY),
             token_usage,
             request_duration,
             time_to_first_token,
@@ -176,32 +177,24 @@ impl Metrics {
     /// the names ("unknown" already substituted by the caller when an expression failed); missing
     /// values read as "unknown".
     pub fn record(&self, rec: &RequestRecord, custom: &[Arc<str>]) {
-        let custom = self.custom_values(custom);
-        let route = RouteLabels::new(rec);
-        let http = self.http_labels(rec, route.clone(), custom.clone());
-        for key in ratelimit::decision_keys(rec.limits, &custom) {
-            self.ratelimit_decisions.get_or_create(&key).inc();
-        }
-        let key = HttpKey(Arc::new(self.hashed(http)));
-        self.http_duration
-            .get_or_create(&key)
-            .observe(rec.duration.as_secs_f64());
-        self.requests.get_or_create(&key).inc();
-
-        if let (Some(operation), Some(system)) = (rec.operation_name(), rec.system()) {
-            let labels = GenAiLabels {
-                operation,
-                system,
-                request_model: rec
-                    .llm
-                    .request_model
-                    .clone()
-                    .map_or(UNKNOWN.into(), Value::Shared),
-                response_model: response_model(rec),
-                route,
-                custom,
-            };
-            self.record_gen_ai(rec, Arc::new(self.hashed(labels)));
+        let custom_view = handles::CustomView {
+            values: custom,
+            len: self.custom_names.len(),
+        };
+        let view = self.view(rec, custom_view);
+        let hash = self.hasher.hash_one(&view);
+        match self.handles.get(hash, &view) {
+            Some(handles) => handles.observe(self, rec),
+            None => {
+                let resolved = self.resolve(rec, custom);
+                debug_assert!(
+                    resolved.matches(&view),
+                    "a request's view and labels disagree"
+                );
+                self.handles
+                    .insert(hash, &view, resolved)
+                    .observe(self, rec);
+            }
         }
     }
 
@@ -231,59 +224,21 @@ impl Metrics {
         self.cost.soft_exceeded(status);
     }
 
-    /// The GenAI families, for a request with an operation and a route.
-    fn record_gen_ai(&self, rec: &RequestRecord, labels: Arc<Hashed<GenAiLabels>>) {
-        observe_tokens(&self.token_usage, &labels, &rec.llm.usage);
-        self.cost.record(&labels, &rec.llm.cost);
-        // OpenTelemetry sets error.type only on failure, so a success has no error_type at all.
-        let duration_key = DurationKey {
-            labels: labels.clone(),
-            error_type: rec.error.as_ref().map(|e| e.label.clone()),
-        };
-        self.request_duration
-            .get_or_create(&duration_key)
-            .observe(rec.duration.as_secs_f64());
-
-        let (Some(ttft), None) = (rec.ttft, &rec.error) else {
-            return;
-        };
-        let key = GenAiKey(labels);
-        self.time_to_first_token
-            .get_or_create(&key)
-            .observe(ttft.as_secs_f64());
-        let output_tokens = rec.llm.usage.output_tokens.filter(|n| *n > 1);
-        if let (true, Some(output_tokens)) = (rec.llm.streaming, output_tokens) {
-            let after_first = rec.duration.saturating_sub(ttft).as_secs_f64();
-            self.time_per_output_token
-                .get_or_create(&key)
-                .observe(after_first / (output_tokens - 1) as f64);
-        }
-    }
-
     fn http_labels(
         &self,
         rec: &RequestRecord,
         route: RouteLabels,
         custom: CustomLabels,
     ) -> HttpLabels {
-        let method = rec.method.as_str();
         HttpLabels {
             backend: rec
                 .route
                 .as_ref()
                 .map_or(UNKNOWN.into(), |r| Value::Shared(r.endpoint.clone())),
-            protocol: if rec.llm.operation.is_some() {
-                "llm"
-            } else {
-                "http"
-            },
-            method: METHODS
-                .iter()
-                .find(|m| **m == method)
-                .copied()
-                .unwrap_or("_OTHER"),
+            protocol: protocol(rec),
+            method: method(rec),
             status: self.status(rec.status),
-            reason: rec.reason.unwrap_or("ok"),
+            reason: reason(rec),
             route,
             custom,
         }
@@ -330,28 +285,25 @@ fn histogram_family<S: Clone + Hash + Eq>(new: fn() -> Histogram) -> HistogramFa
     Family::new_with_constructor(new)
 }
 
-/// One observation per token type the provider reported; an unreported count is not a zero.
-fn observe_tokens(
-    family: &HistogramFamily<TokenKey>,
-    labels: &Arc<Hashed<GenAiLabels>>,
-    usage: &Usage,
-) {
-    let reported = [
-        ("input", usage.input_tokens),
-        ("output", usage.output_tokens),
-        ("input_cache_read", usage.cache_read_input_tokens),
-        ("input_cache_write", usage.cache_write_input_tokens),
-        ("output_reasoning", usage.reasoning_output_tokens),
-    ];
-    for (token_type, count) in reported {
-        if let Some(count) = count {
-            let key = TokenKey {
-                token_type,
-                labels: labels.clone(),
-            };
-            family.get_or_create(&key).observe(count as f64);
-        }
+fn protocol(rec: &RequestRecord) -> &'static str {
+    if rec.llm.operation.is_some() {
+        "llm"
+    } else {
+        "http"
     }
+}
+
+fn method(rec: &RequestRecord) -> &'static str {
+    let method = rec.method.as_str();
+    METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("_OTHER")
+}
+
+fn reason(rec: &RequestRecord) -> &'static str {
+    rec.reason.unwrap_or("ok")
 }
 
 /// Makes each configured name a valid, unique Prometheus label name that does not shadow ours.
@@ -605,6 +557,7 @@ impl EncodeLabelSet for HttpKey {
 }
 
 mod cost;
+mod handles;
 mod ratelimit;
 #[cfg(test)]
 mod tests;

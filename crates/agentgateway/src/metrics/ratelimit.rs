@@ -18,6 +18,9 @@ const KINDS: [LimitKind; 4] = [
     LimitKind::Cost,
 ];
 
+/// Distinct decisions: each kind `allowed`, then each kind `limited`.
+pub(super) const DECISIONS: usize = 2 * KINDS.len();
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) struct DecisionKey {
     decision: &'static str,
@@ -33,19 +36,26 @@ impl EncodeLabelSet for DecisionKey {
     }
 }
 
-/// The decision series one request adds to.
-pub(super) fn decision_keys(
+/// The decisions one request adds to, each with its number below [`DECISIONS`].
+pub(super) fn decisions(
     outcome: LimitOutcome,
-    custom: &CustomLabels,
-) -> impl Iterator<Item = DecisionKey> + '_ {
+) -> impl Iterator<Item = (usize, &'static str, LimitKind)> {
     let allowed = KINDS
         .into_iter()
-        .filter(move |kind| outcome.allowed.get(*kind as usize) == Some(&true))
-        .map(|kind| ("allowed", kind));
-    let limited = outcome.limited.map(|kind| ("limited", kind));
-    allowed.chain(limited).map(|(decision, kind)| DecisionKey {
+        .enumerate()
+        .filter(move |(_, kind)| outcome.allowed.get(*kind as usize) == Some(&true))
+        .map(|(i, kind)| (i, "allowed", kind));
+    let limited = outcome
+        .limited
+        .map(|kind| (KINDS.len() + kind as usize, "limited", kind));
+    allowed.chain(limited)
+}
+
+/// The series of one decision.
+pub(super) fn key(decision: &'static str, kind: LimitKind, custom: &CustomLabels) -> DecisionKey {
+    DecisionKey {
         decision,
         limit: kind.label(),
         custom: custom.clone(),
-    })
+    }
 }

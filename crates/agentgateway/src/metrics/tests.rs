@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use agentgateway_wire::Operation;
+use agentgateway_wire::{Operation, Usage};
 
 use super::*;
 use crate::exposition::parse::{self, Sample};
@@ -13,10 +13,10 @@ const DURATION_COUNT: &str = "agentgateway_gen_ai_server_request_duration_count"
 const TTFT_SUM: &str = "agentgateway_gen_ai_server_time_to_first_token_sum";
 const TPOT_SUM: &str = "agentgateway_gen_ai_server_time_per_output_token_sum";
 const TPOT_COUNT: &str = "agentgateway_gen_ai_server_time_per_output_token_count";
-const REQUESTS: &str = "agentgateway_requests_total";
+pub(super) const REQUESTS: &str = "agentgateway_requests_total";
 
 /// A request that arrived on the `llm` listener and finished with 200, no route yet.
-fn request(method: http::Method) -> RequestRecord {
+pub(super) fn request(method: http::Method) -> RequestRecord {
     let listener = Arc::new(ListenerInfo {
         bind: "4000".into(),
         gateway: "bind/4000".into(),
@@ -39,7 +39,7 @@ fn request(method: http::Method) -> RequestRecord {
 }
 
 /// A chat completion routed to OpenAI, asked for `gpt-4o-mini`.
-fn chat() -> RequestRecord {
+pub(super) fn chat() -> RequestRecord {
     let mut rec = request(http::Method::POST);
     rec.route = Some(Arc::new(RouteInfo {
         route: "llm/gpt-4o-mini".into(),
@@ -52,7 +52,7 @@ fn chat() -> RequestRecord {
     rec
 }
 
-fn scrape(metrics: &Metrics) -> Vec<Sample> {
+pub(super) fn scrape(metrics: &Metrics) -> Vec<Sample> {
     parse::samples(&metrics.encode(Format::Text004))
 }
 
