@@ -12,23 +12,6 @@ use common::*;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
-const OPS: [Operation; 6] = [
-    Operation::ChatCompletions,
-    Operation::Responses,
-    Operation::Completions,
-    Operation::Embeddings,
-    Operation::Messages,
-    Operation::CountTokens,
-];
-
-/// 512 cases by default; set PROPTEST_CASES for a longer soak.
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok());
-    ProptestConfig::with_cases(cases.unwrap_or(512))
-}
-
 /// One top-level member as generated. `Usage` keeps its members in order with repeats, which a
 /// `serde_json::Value` object cannot.
 #[derive(Debug, Clone)]

@@ -11,23 +11,6 @@ use common::*;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-const OPS: [Operation; 6] = [
-    Operation::ChatCompletions,
-    Operation::Responses,
-    Operation::Completions,
-    Operation::Embeddings,
-    Operation::Messages,
-    Operation::CountTokens,
-];
-
-/// 512 cases by default; set PROPTEST_CASES for a longer soak.
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok());
-    ProptestConfig::with_cases(cases.unwrap_or(512))
-}
-
 fn line_ending(stream: &[u8], variant: u8) -> Vec<u8> {
     match variant % 3 {
         0 => stream.to_vec(),

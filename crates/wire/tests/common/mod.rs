@@ -181,3 +181,21 @@ pub fn anthropic_usage(
         reasoning_output_tokens: None,
     }
 }
+
+/// Every operation, for properties that must hold whatever the API.
+pub const OPS: [Operation; 6] = [
+    Operation::ChatCompletions,
+    Operation::Responses,
+    Operation::Completions,
+    Operation::Embeddings,
+    Operation::Messages,
+    Operation::CountTokens,
+];
+
+/// 512 cases by default; set PROPTEST_CASES for a longer soak.
+pub fn config() -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    proptest::test_runner::Config::with_cases(cases.unwrap_or(512))
+}
