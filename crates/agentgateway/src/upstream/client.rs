@@ -228,9 +228,13 @@ impl Shared {
         let Some(host) = hosts.get_mut(key) else {
             return;
         };
+        // Pushed in time order and popped from the top, the list stays sorted by `since`: the
+        // expired connections are a prefix. Closed ones are dropped when a checkout meets them.
         let timeout = self.idle_timeout;
-        host.idle
-            .retain(|idle| now.duration_since(idle.since) < timeout && !idle.sender.is_closed());
+        let expired = host
+            .idle
+            .partition_point(|idle| now.duration_since(idle.since) >= timeout);
+        host.idle.drain(..expired);
         if host.idle.len() >= MAX_IDLE_PER_HOST {
             host.idle.remove(0);
         }
