@@ -43,7 +43,10 @@ impl From<Vec<Bytes>> for RequestBody {
         pieces.retain(|p| !p.is_empty());
         let total: usize = pieces.iter().map(Bytes::len).sum();
         if pieces.len() > 1 && total < JOIN_BELOW {
-            pieces = vec![Bytes::from(pieces.concat())];
+            // The joined body replaces the pieces in the same Vec: no second allocation.
+            let joined = Bytes::from(pieces.concat());
+            pieces.clear();
+            pieces.push(joined);
         }
         RequestBody {
             pieces: VecDeque::from(pieces),
