@@ -110,8 +110,8 @@ pub struct MeteredBody {
     telemetry: Arc<Telemetry>,
     /// The meter may change the byte count, so the upstream's size hint would be a lie.
     rewrites: bool,
-    /// Longest silence allowed between upstream frames, and its timer.
-    idle: Option<(Duration, Pin<Box<Sleep>>)>,
+    /// Longest silence allowed between upstream frames, and its timer once one was needed.
+    idle: Option<(Duration, Option<Pin<Box<Sleep>>>)>,
 }
 
 impl MeteredBody {
@@ -148,7 +148,7 @@ impl MeteredBody {
     /// Fails the body (504-style, `upstream_timeout`) when the upstream sends nothing for
     /// `limit`: a stalled stream must not hold the client, a connection and the drain forever.
     pub fn with_idle_timeout(mut self, limit: Duration) -> MeteredBody {
-        self.idle = Some((limit, Box::pin(tokio::time::sleep(limit))));
+        self.idle = Some((limit, None));
         self
     }
 
@@ -162,15 +162,19 @@ impl MeteredBody {
         };
         match Pin::new(body).poll_frame(cx) {
             Poll::Ready(frame) => {
-                if let Some((limit, timer)) = self.idle.as_mut() {
+                // A body that was never kept waiting never needs a timer: a non-streamed answer
+                // usually arrives with its head, and arming one would cost two timer-wheel
+                // updates per request.
+                if let Some((limit, Some(timer))) = self.idle.as_mut() {
                     timer.as_mut().reset(Instant::now() + *limit);
                 }
-                Poll::Ready(frame.map(|r| r.map_err(|e| Box::new(e) as BoxError)))
+                Poll::Ready(frame)
             }
             Poll::Pending => {
                 let Some((limit, timer)) = self.idle.as_mut() else {
                     return Poll::Pending;
                 };
+                let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(*limit)));
                 ready!(timer.as_mut().poll(cx));
                 let message = format!("no data from the upstream for {} ms", limit.as_millis());
                 let error = std::io::Error::new(std::io::ErrorKind::TimedOut, message);

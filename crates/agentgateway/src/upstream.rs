@@ -27,6 +27,7 @@ use crate::routing::{self, Upstream};
 
 mod body;
 mod client;
+mod h1;
 pub use body::RequestBody;
 pub use client::{ClientError, HttpClient, UpstreamBody};
 

@@ -26,6 +26,11 @@ impl RequestBody {
     pub fn is_empty(&self) -> bool {
         self.remaining == 0
     }
+
+    /// The pieces not yet sent, in order: what a vectored write sends.
+    pub fn pieces(&self) -> std::collections::vec_deque::Iter<'_, Bytes> {
+        self.pieces.iter()
+    }
 }
 
 impl From<Bytes> for RequestBody {

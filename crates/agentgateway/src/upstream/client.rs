@@ -1,39 +1,41 @@
-//! The HTTP client that calls providers, with its own connection pool over hyper's
-//! connection-level API. hyper-util's general-purpose pooled client cost a spawned task per
-//! HTTP/1 request (to wait for the connection to become idle again), a SipHash-keyed map probed
-//! twice, and a checkout future raced against a connect; together a few percent of the gateway's
-//! CPU per proxied request (perf, `bench/run.sh`). Here a connection goes back to its host's idle
-//! list at the moment its response body ends, from inside the body, so nothing is spawned per
-//! request and a checkout is one map lookup under a short lock.
+//! The HTTP client that calls providers, with its own connection pool. HTTP/1.1 connections
+//! are spoken by the request's own task ([`super::h1`]); an HTTP/2 connection (when ALPN picks
+//! `h2`) is hyper's, one per host, shared. hyper-util's general-purpose pooled client cost a
+//! spawned task per HTTP/1 request (to wait for the connection to become idle again), a
+//! SipHash-keyed map probed twice, and a checkout future raced against a connect. Here a
+//! connection goes back to its host's idle list at the moment its response body ends, from
+//! inside the body, so nothing is spawned per request and a checkout is one map lookup under a
+//! short lock.
 //!
-//! Kept from the client it replaces: one HTTP/2 connection per host when ALPN picks `h2`, a
-//! `Host` header and origin-form target on HTTP/1, an idle timeout, and one more attempt on
-//! another connection when a reused one turns out closed before the request was written (the
-//! peer's keep-alive timer raced ours). A connection whose body was not read to the end is never
-//! reused.
+//! A reused connection is looked at before it is used (without a system call when nothing
+//! arrived on it), and when the peer closed it anyway in the moment it took to send the request
+//! (its keep-alive timer raced ours) the request goes once more on another connection: the
+//! provider had closed without reading it, so it was not answered twice. A connection whose
+//! body was not read to the end is never reused.
 
 use std::collections::HashMap;
 use std::future::poll_fn;
+use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, HOST};
-use http::uri::{Authority, Parts, Scheme};
+use http::header::HeaderValue;
+use http::uri::{Authority, Scheme};
 use http::{Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::client::legacy::connect::Connection;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tower_service::Service;
 
+use super::h1::{Conn, Polled, Reading};
 use super::{RequestBody, TimeoutConnector};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type Http1Sender = http1::SendRequest<RequestBody>;
 type Http2Sender = http2::SendRequest<RequestBody>;
 
 /// Idle HTTP/1 connections kept per host; more than this many at once were a burst.
@@ -48,6 +50,8 @@ pub enum ClientError {
     Connect(#[source] BoxError),
     #[error("connection error")]
     Send(#[source] hyper::Error),
+    #[error("connection error")]
+    Exchange(#[source] io::Error),
 }
 
 /// A cheap-to-clone handle on the shared pool.
@@ -77,12 +81,12 @@ struct Host {
 }
 
 struct Idle {
-    sender: Http1Sender,
+    conn: Conn,
     since: Instant,
 }
 
 enum Sender {
-    H1(Http1Sender, HeaderValue),
+    H1(Conn, HeaderValue),
     H2(Http2Sender),
 }
 
@@ -102,42 +106,40 @@ impl HttpClient {
         &self,
         mut request: Request<RequestBody>,
     ) -> Result<Response<UpstreamBody>, ClientError> {
-        let uri = request.uri().clone();
-        let key = Key::of(&uri)?;
+        let key = Key::of(request.uri())?;
         loop {
-            let (sender, reused) = self.checkout(&key, &uri).await?;
-            let failed = match sender {
+            let (sender, reused) = self.checkout(&key, request.uri()).await?;
+            match sender {
                 Sender::H2(mut sender) => match sender.try_send_request(request).await {
-                    Ok(response) => return Ok(response.map(|body| UpstreamBody::new(body, None))),
+                    Ok(response) => return Ok(response.map(UpstreamBody::h2)),
                     Err(failed) => {
                         if sender.is_closed() {
                             self.shared.forget_h2(&key);
                         }
-                        failed
+                        request = retryable(failed, reused)?;
                     }
                 },
-                Sender::H1(mut sender, host) => {
-                    request.headers_mut().entry(HOST).or_insert(host);
-                    *request.uri_mut() = origin_form(&uri);
-                    match sender.try_send_request(request).await {
-                        Ok(response) => {
-                            let giveback = GiveBack {
-                                shared: self.shared.clone(),
-                                key,
-                                sender,
-                            };
-                            return Ok(response.map(|body| UpstreamBody::new(body, Some(giveback))));
-                        }
-                        Err(failed) => failed,
+                Sender::H1(mut conn, host) => match conn.exchange(&request, &host).await {
+                    Ok(mut head) => {
+                        let body = match Reading::new(conn, &mut head) {
+                            Ok(reading) => UpstreamBody::h1(reading, self.shared.clone(), key),
+                            Err(reusable) => {
+                                if let Some(conn) = reusable {
+                                    self.shared.give_back(&key, conn);
+                                }
+                                UpstreamBody::empty()
+                            }
+                        };
+                        return Ok(Response::from_parts(head.parts, body));
                     }
-                }
-            };
-            request = retryable(failed, reused)?;
-            *request.uri_mut() = uri.clone();
+                    Err(failed) if reused && failed.unanswered && closed(&failed.source) => {}
+                    Err(failed) => return Err(ClientError::Exchange(failed.source)),
+                },
+            }
         }
     }
 
-    /// An idle connection that is still open and ready, or a new one. The flag says reused.
+    /// An idle connection that is still open, or a new one. The flag says reused.
     async fn checkout(&self, key: &Key, uri: &Uri) -> Result<(Sender, bool), ClientError> {
         loop {
             let idle = {
@@ -156,12 +158,9 @@ impl HttpClient {
                     None => break,
                 }
             };
-            let (Idle { mut sender, since }, host_header) = idle;
-            if since.elapsed() >= self.shared.idle_timeout || sender.is_closed() {
-                continue;
-            }
-            if sender.ready().await.is_ok() {
-                return Ok((Sender::H1(sender, host_header), true));
+            let (Idle { mut conn, since }, host_header) = idle;
+            if since.elapsed() < self.shared.idle_timeout && conn.is_reusable() {
+                return Ok((Sender::H1(conn, host_header), true));
             }
         }
         Ok((self.connect(key, uri).await?, false))
@@ -191,15 +190,20 @@ impl HttpClient {
                 .with_host(key, |host| host.h2 = Some(sender.clone()));
             return Ok(Sender::H2(sender));
         }
-        let (sender, connection) = http1::handshake(io).await.map_err(ClientError::Send)?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "upstream HTTP/1 connection ended");
-            }
-        });
         let host_header = self.shared.with_host(key, |host| host.host_header.clone());
-        Ok(Sender::H1(sender, host_header))
+        Ok(Sender::H1(Conn::new(TokioIo::new(io)), host_header))
     }
+}
+
+/// The failures that mean the peer had closed the connection.
+fn closed(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
 }
 
 impl Shared {
@@ -222,7 +226,7 @@ impl Shared {
 
     /// A connection whose response ended cleanly goes back on top of its host's idle list;
     /// connections idle past the timeout are dropped (closed) on the way.
-    fn give_back(&self, key: &Key, sender: Http1Sender) {
+    fn give_back(&self, key: &Key, conn: Conn) {
         let now = Instant::now();
         let mut hosts = self.lock();
         let Some(host) = hosts.get_mut(key) else {
@@ -238,7 +242,7 @@ impl Shared {
         if host.idle.len() >= MAX_IDLE_PER_HOST {
             host.idle.remove(0);
         }
-        host.idle.push(Idle { sender, since: now });
+        host.idle.push(Idle { conn, since: now });
     }
 }
 
@@ -274,8 +278,8 @@ impl Key {
     }
 }
 
-/// The request back when it was never written on a reused connection the peer had closed (its
-/// keep-alive timer raced ours), so it can go on another; otherwise the failure.
+/// The request back when it was never written on a reused HTTP/2 connection the peer had
+/// closed, so it can go on another; otherwise the failure.
 fn retryable(
     mut failed: hyper::client::conn::TrySendError<Request<RequestBody>>,
     reused: bool,
@@ -286,82 +290,118 @@ fn retryable(
     }
 }
 
-/// `/path?query` of an absolute URI: what an HTTP/1 request line carries to an origin server.
-fn origin_form(uri: &Uri) -> Uri {
-    let mut parts = Parts::default();
-    parts.path_and_query = uri.path_and_query().cloned();
-    Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("/"))
-}
-
-/// What returns an HTTP/1 connection to the pool once its response has been read.
-struct GiveBack {
-    shared: Arc<Shared>,
-    key: Key,
-    sender: Http1Sender,
-}
-
-/// A provider's response body. When it ends cleanly its connection becomes idle in the pool;
-/// when it fails or is dropped early, the connection is closed with it.
+/// A provider's response body. When an HTTP/1 body ends cleanly its connection becomes idle in
+/// the pool; when it fails or is dropped early, the connection is closed with it.
 pub struct UpstreamBody {
-    inner: Incoming,
-    giveback: Option<GiveBack>,
+    inner: Inner,
+}
+
+enum Inner {
+    H1 {
+        reading: Reading,
+        shared: Arc<Shared>,
+        key: Key,
+    },
+    H2(Incoming),
+    Ended,
 }
 
 impl UpstreamBody {
-    fn new(inner: Incoming, giveback: Option<GiveBack>) -> UpstreamBody {
-        let mut body = UpstreamBody { inner, giveback };
-        if body.inner.is_end_stream() {
-            body.give_back();
+    fn h1(reading: Reading, shared: Arc<Shared>, key: Key) -> UpstreamBody {
+        UpstreamBody {
+            inner: Inner::H1 {
+                reading,
+                shared,
+                key,
+            },
         }
-        body
     }
 
-    fn give_back(&mut self) {
-        if let Some(GiveBack {
-            shared,
-            key,
-            sender,
-        }) = self.giveback.take()
-        {
-            shared.give_back(&key, sender);
+    fn h2(body: Incoming) -> UpstreamBody {
+        UpstreamBody {
+            inner: Inner::H2(body),
+        }
+    }
+
+    fn empty() -> UpstreamBody {
+        UpstreamBody {
+            inner: Inner::Ended,
+        }
+    }
+
+    /// Ends an HTTP/1 body, giving its connection back when the response left it reusable.
+    fn end(&mut self, conn: Option<Conn>) {
+        if let Inner::H1 { shared, key, .. } = std::mem::replace(&mut self.inner, Inner::Ended) {
+            if let Some(conn) = conn {
+                shared.give_back(&key, conn);
+            }
         }
     }
 }
 
 impl std::fmt::Debug for UpstreamBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamBody")
-            .field("inner", &self.inner)
-            .field("pooled", &self.giveback.is_some())
-            .finish()
+        let kind = match &self.inner {
+            Inner::H1 { .. } => "http/1.1",
+            Inner::H2(_) => "h2",
+            Inner::Ended => "ended",
+        };
+        f.debug_struct("UpstreamBody").field("kind", &kind).finish()
     }
 }
 
 impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => this.give_back(),
-            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.give_back(),
-            Poll::Ready(Some(Err(_))) => this.giveback = None,
-            _ => {}
-        }
-        polled
+        let polled = match &mut this.inner {
+            Inner::Ended => return Poll::Ready(None),
+            Inner::H2(body) => {
+                return Pin::new(body)
+                    .poll_frame(cx)
+                    .map_err(|e| Box::new(e) as BoxError)
+            }
+            Inner::H1 { reading, .. } => std::task::ready!(reading.poll_data(cx)),
+        };
+        Poll::Ready(match polled {
+            Ok(Polled::Data(data, last, conn)) => {
+                if last {
+                    this.end(conn);
+                }
+                Some(Ok(Frame::data(data)))
+            }
+            Ok(Polled::End(conn)) => {
+                this.end(conn);
+                None
+            }
+            Err(error) => {
+                this.end(None);
+                Some(Err(Box::new(error) as BoxError))
+            }
+        })
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Inner::Ended => true,
+            Inner::H2(body) => body.is_end_stream(),
+            Inner::H1 { .. } => false,
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Inner::Ended => SizeHint::with_exact(0),
+            Inner::H2(body) => body.size_hint(),
+            Inner::H1 { reading, .. } => reading
+                .remaining()
+                .map_or_else(SizeHint::default, SizeHint::with_exact),
+        }
     }
 }
 

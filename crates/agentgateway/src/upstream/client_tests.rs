@@ -22,6 +22,9 @@ enum Answer {
     OkThenClose,
     /// A chunked body whose end only comes after the client asks again (never, here).
     EndlessChunks,
+    /// `ok` to a connection's first request; its second is read and the connection closed
+    /// without an answer (the peer's keep-alive timer fired as the request came).
+    CloseOnSecond,
 }
 
 struct Server {
@@ -51,13 +54,18 @@ async fn server(answer: Answer) -> Server {
 
 async fn serve(mut socket: TcpStream, answer: Answer, heads: Arc<Mutex<Vec<String>>>) {
     let mut buf = Vec::new();
-    loop {
+    for served in 0.. {
         let Some(head) = read_head(&mut socket, &mut buf).await else {
             return;
         };
         heads.lock().unwrap().push(head);
+        if matches!(answer, Answer::CloseOnSecond) && served == 1 {
+            return;
+        }
         let reply: &[u8] = match answer {
-            Answer::Ok | Answer::OkThenClose => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+            Answer::Ok | Answer::OkThenClose | Answer::CloseOnSecond => {
+                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+            }
             Answer::EndlessChunks => {
                 b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n"
             }
@@ -159,6 +167,37 @@ async fn a_connection_the_peer_closed_is_replaced_without_failing_the_request() 
         assert_eq!(read_all(&client, server.port).await, "ok");
     }
     assert_eq!(server.accepted.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_request_a_reused_connection_dropped_unanswered_goes_once_more_on_a_new_one() {
+    let server = server(Answer::CloseOnSecond).await;
+    let client = client(Duration::from_secs(90));
+    for _ in 0..2 {
+        assert_eq!(read_all(&client, server.port).await, "ok");
+    }
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
+    assert_eq!(server.heads.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_fresh_connection_dropped_unanswered_is_an_error_not_a_retry() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            let _ = read_head(&mut socket, &mut Vec::new()).await;
+        }
+    });
+    let error = client(Duration::from_secs(90))
+        .request(post(port))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ClientError::Exchange(_)), "{error}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
