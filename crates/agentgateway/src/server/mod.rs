@@ -140,6 +140,9 @@ impl Connection {
                     .await
             }
             Ok(Ok(Protocol::Http1)) => {
+                // HTTP/1 hears of the drain from `stop`; the HTTP/2 watcher would only make the
+                // graceful shutdown wait for this connection too.
+                drop(self.h2);
                 h1::serve(stream, buf, deadline, self.proxy, peer, self.stop).await
             }
             Ok(Err(error)) => tracing::debug!(%peer, %error, "connection ended before a request"),

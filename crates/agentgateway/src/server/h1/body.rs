@@ -159,7 +159,9 @@ fn size_line(buf: &mut BytesMut) -> Result<Option<u64>, &'static str> {
     };
     let digits = text.iter().take_while(|b| b.is_ascii_hexdigit()).count();
     let (hex, rest) = text.split_at(digits);
-    let extension = rest.is_empty() || matches!(rest.first(), Some(b';' | b' ' | b'\t'));
+    // Only extensions may follow the size (after optional whitespace); they are skipped.
+    let rest = rest.trim_ascii_start();
+    let extension = rest.is_empty() || rest.starts_with(b";");
     if hex.is_empty() || hex.len() > 15 || !extension {
         return Err("invalid chunk size");
     }
