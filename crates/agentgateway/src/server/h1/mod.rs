@@ -54,7 +54,8 @@ pub(super) use io::READ_SIZE;
 pub(super) const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Body frames up to this size are copied next to their framing and written with one buffer;
-/// larger ones go out as a vectored write.
+/// larger ones go out as a vectored write. Frames ready at once are gathered up to about this
+/// much before a write.
 const COPY_LIMIT: usize = 16 * 1024;
 
 /// Bounds the polite close (TLS close_notify, TCP FIN, reading away unread request bytes) of a
@@ -274,25 +275,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     }
 
     /// Streams the body after the head waiting in `out`; true when it was sent whole and its
-    /// framing ended cleanly.
+    /// framing ended cleanly. Frames that are ready at once (the first one after the head, the
+    /// end of a body after its last data) share a write; a frame is never held back waiting.
     async fn send_body(&mut self, mut body: Pin<&mut MeteredBody>, mut framing: Out) -> bool {
-        // The head goes out with the first frame when that frame is ready at once.
-        let first = poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await;
-        let mut next = match first {
-            Poll::Ready(frame) => frame,
-            Poll::Pending => {
-                if !self.write(&[], &[]).await {
-                    return false;
-                }
-                match self.next_frame(body.as_mut()).await {
-                    Some(frame) => frame,
-                    None => return false,
-                }
-            }
-        };
+        let mut whole = true;
+        let mut next = poll_now(body.as_mut()).await;
         loop {
-            let end = next.is_none() || body.is_end_stream();
-            let data = match next {
+            let frame = match next {
+                Poll::Ready(frame) => frame,
+                Poll::Pending => {
+                    if !self.write(&[], &[]).await {
+                        return false;
+                    }
+                    match self.next_frame(body.as_mut()).await {
+                        Some(frame) => frame,
+                        None => return false,
+                    }
+                }
+            };
+            let end = frame.is_none() || body.is_end_stream();
+            let data = match frame {
                 None => Bytes::new(),
                 Some(Ok(frame)) => frame.into_data().unwrap_or_default(),
                 Some(Err(error)) => {
@@ -302,14 +304,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                     return false;
                 }
             };
-            let (sent, whole) = self.send_frame(&mut framing, &data, end).await;
-            if !sent || end {
-                return sent && whole;
+            let (large, suffix, intact) = self.frame(&mut framing, &data, end);
+            whole &= intact;
+            let due = end || !large.is_empty() || self.out.len() >= COPY_LIMIT;
+            if due && !self.write(large, suffix).await {
+                return false;
             }
-            next = match self.next_frame(body.as_mut()).await {
-                Some(frame) => frame,
-                None => return false,
-            };
+            if end {
+                return whole;
+            }
+            next = poll_now(body.as_mut()).await;
         }
     }
 
@@ -331,10 +335,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         .await
     }
 
-    /// Frames `data` (and the body's end when `end`) and writes it with whatever waits in
-    /// `out`. Returns (written, the framing is intact so far).
-    async fn send_frame(&mut self, framing: &mut Out, data: &[u8], end: bool) -> (bool, bool) {
-        let (data, suffix, whole): (&[u8], &'static [u8], bool) = match framing {
+    /// Frames `data` (and the body's end when `end`) after what waits in `out`. A small frame
+    /// is copied into `out` whole; a large one is returned with the bytes that must follow it,
+    /// to be written next without a copy. The flag is false once the framing cannot end
+    /// cleanly (more or fewer bytes than a declared length, or a close-delimited body).
+    fn frame<'d>(
+        &mut self,
+        framing: &mut Out,
+        data: &'d [u8],
+        end: bool,
+    ) -> (&'d [u8], &'static [u8], bool) {
+        let (data, suffix, intact): (&[u8], &'static [u8], bool) = match framing {
             Out::Empty => (&[], &[], true),
             Out::UntilClose => (data, &[], false),
             Out::Length(remaining) => {
@@ -344,7 +355,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 (data.get(..n).unwrap_or_default(), &[], fits)
             }
             Out::Chunked if data.is_empty() => {
-                (&[], if end { response::LAST_CHUNK } else { &[] }, true)
+                let suffix = if end { response::LAST_CHUNK } else { &[] };
+                (&[], suffix, true)
             }
             Out::Chunked => {
                 response::chunk_start(&mut self.out, data.len());
@@ -356,13 +368,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 (data, suffix, true)
             }
         };
-        if data.len() <= COPY_LIMIT {
-            self.out.extend_from_slice(data);
-            self.out.extend_from_slice(suffix);
-            (self.write(&[], &[]).await, whole)
-        } else {
-            (self.write(data, suffix).await, whole)
+        if data.len() > COPY_LIMIT {
+            return (data, suffix, intact);
         }
+        self.out.extend_from_slice(data);
+        self.out.extend_from_slice(suffix);
+        (&[], &[], intact)
     }
 
     /// Writes `out`, then `data` and `suffix`, in one vectored write and flushes; false when the
@@ -440,4 +451,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         };
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, polite).await;
     }
+}
+
+/// Polls the body once: a frame if one is ready now.
+async fn poll_now(mut body: Pin<&mut MeteredBody>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await
 }
