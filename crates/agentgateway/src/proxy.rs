@@ -19,13 +19,13 @@ use agentgateway_wire::{
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
+use http_body::Body;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 
 use crate::auth::{AuthError, Authenticator, Identity};
 use crate::errors::{ApiShape, GatewayError};
 use crate::limits::RateLimits;
-use crate::metered_body::{apply_summary, Meter, MeteredBody};
+use crate::metered_body::{apply_summary, BoxError, Meter, MeteredBody};
 use crate::record::{ListenerInfo, RequestError, RequestRecord};
 use crate::routing::{Route, Router};
 use crate::telemetry::{PendingRecord, Telemetry};
@@ -101,12 +101,18 @@ enum Answer {
 // === impl Proxy ===
 
 impl Proxy {
-    /// The hyper service entry point: never fails; every failure is an error response.
-    pub async fn handle(
+    /// The entry point of every request, from hyper (HTTP/2) or the gateway's own HTTP/1 loop,
+    /// whose body reads straight from the connection: never fails; every failure is an error
+    /// response.
+    pub async fn handle<B>(
         self: Arc<Self>,
-        request: http::Request<Incoming>,
+        request: http::Request<B>,
         peer: SocketAddr,
-    ) -> Result<Response<MeteredBody>, Infallible> {
+    ) -> Result<Response<MeteredBody>, Infallible>
+    where
+        B: Body<Data = Bytes> + Send,
+        B::Error: Into<BoxError>,
+    {
         let (parts, body) = request.into_parts();
         let mut record = RequestRecord::new(self.listener.clone(), peer, &parts);
         let id = request_id(&parts.headers);
@@ -138,14 +144,18 @@ impl Proxy {
         Ok(response)
     }
 
-    async fn serve(
+    async fn serve<B>(
         &self,
         endpoint: Endpoint,
         parts: http::request::Parts,
-        body: Incoming,
+        body: B,
         id: &HeaderValue,
         record: &mut RequestRecord,
-    ) -> Result<Answer, GatewayError> {
+    ) -> Result<Answer, GatewayError>
+    where
+        B: Body<Data = Bytes> + Send,
+        B::Error: Into<BoxError>,
+    {
         record.identity = self.authenticate(&parts.headers)?;
         let operation = match endpoint {
             Endpoint::ListModels => return Ok(Answer::Local(self.models_for(record))),
@@ -197,12 +207,16 @@ impl Proxy {
     }
 
     /// Reads the body (bounded in size and time) and finds its model and stream flags.
-    async fn read_request(
+    async fn read_request<B>(
         &self,
         headers: &http::HeaderMap,
-        body: Incoming,
+        body: B,
         record: &mut RequestRecord,
-    ) -> Result<(Bytes, RequestInfo), GatewayError> {
+    ) -> Result<(Bytes, RequestInfo), GatewayError>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<BoxError>,
+    {
         let reading = read_body(headers, body, self.max_body_bytes);
         let body = tokio::time::timeout(self.body_timeout, reading)
             .await

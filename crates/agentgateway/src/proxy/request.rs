@@ -5,11 +5,12 @@
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::Method;
+use http_body::Body;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 
 use super::{Endpoint, REQUEST_ID};
 use crate::errors::GatewayError;
+use crate::metered_body::BoxError;
 use agentgateway_wire::Operation;
 
 /// Maps a path (with or without `/v1`) and method to what it asks for.
@@ -35,11 +36,15 @@ pub(super) fn classify(method: &Method, path: &str) -> Result<Endpoint, GatewayE
 }
 
 /// Reads the whole request body (the model is inside it), refusing more than `limit` bytes.
-pub(super) async fn read_body(
+pub(super) async fn read_body<B>(
     headers: &http::HeaderMap,
-    body: Incoming,
+    body: B,
     limit: usize,
-) -> Result<Bytes, GatewayError> {
+) -> Result<Bytes, GatewayError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

@@ -1,10 +1,17 @@
 //! Listeners and connection lifecycles: the LLM port (HTTP/1.1 and h2c on the same port, optional
 //! TLS with ALPN), the readiness and stats ports, and the graceful drain on shutdown.
 //!
+//! On the LLM port HTTP/1 is served by the gateway's own connection loop ([`h1`]), HTTP/2 by
+//! hyper: TLS connections whose ALPN picked `h2` go to hyper at once, others are told apart by
+//! their first bytes (the HTTP/2 preface, replayed to hyper through [`rewind::Rewind`]).
+//!
 //! Drain order matters for "nothing is lost": readiness turns 503 first (load balancers stop
 //! sending), then the accept loop stops, then in-flight connections finish within the drain
 //! timeout (streams included), and only after every connection task has ended — which finishes
 //! every request record — is the access log flushed.
+
+mod h1;
+mod rewind;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -12,21 +19,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{header, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 /// A TLS client that has not finished its handshake by then is not coming.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What an HTTP/2 client with prior knowledge sends first.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 use crate::exposition;
 use crate::metrics::Metrics;
@@ -42,15 +54,19 @@ pub async fn serve_llm(
 ) {
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
-    let builder = connection_builder();
     loop {
         tokio::select! {
             _ = stopped(&mut stop) => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let conn = serve_connection(stream, peer, tls.clone(), proxy.clone(), builder.clone(), &graceful);
-                    connections.spawn(conn);
+                    let conn = Connection {
+                        peer,
+                        proxy: proxy.clone(),
+                        stop: stop.clone(),
+                        h2: graceful.watcher(),
+                    };
+                    connections.spawn(conn.serve(stream, tls.clone()));
                 }
                 Err(error) => {
                     // Usually EMFILE: back off briefly instead of spinning.
@@ -61,10 +77,12 @@ pub async fn serve_llm(
         }
     }
     drop(listener);
-    if tokio::time::timeout(drain_timeout, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    // HTTP/2 connections hear of the drain from `graceful`, HTTP/1 ones from `stop`.
+    let drain = async {
+        graceful.shutdown().await;
+        while connections.join_next().await.is_some() {}
+    };
+    if tokio::time::timeout(drain_timeout, drain).await.is_err() {
         tracing::warn!(
             remaining = connections.len(),
             "drain timeout reached; closing remaining connections"
@@ -75,47 +93,100 @@ pub async fn serve_llm(
     while connections.join_next().await.is_some() {}
 }
 
-fn serve_connection(
-    stream: TcpStream,
+/// One accepted connection on the LLM port, before its protocol is known.
+struct Connection {
     peer: SocketAddr,
-    tls: Option<TlsAcceptor>,
     proxy: Arc<Proxy>,
-    builder: auto::Builder<TokioExecutor>,
-    graceful: &GracefulShutdown,
-) -> impl std::future::Future<Output = ()> + Send + 'static {
-    let watcher = graceful.watcher();
-    async move {
+    stop: watch::Receiver<bool>,
+    h2: Watcher,
+}
+
+/// The protocol a connection's first bytes announce.
+#[derive(Debug, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+impl Connection {
+    async fn serve(self, stream: TcpStream, tls: Option<TlsAcceptor>) {
         let _ = stream.set_nodelay(true);
-        let service = service_fn(move |request| proxy.clone().handle(request, peer));
-        let result = match tls {
-            None => {
-                let conn = builder.serve_connection(TokioIo::new(stream), service);
-                watcher.watch(conn.into_owned()).await
-            }
-            Some(acceptor) => {
-                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls_stream)) => {
-                        let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
-                        watcher.watch(conn.into_owned()).await
-                    }
-                    Ok(Err(error)) => {
-                        tracing::debug!(%peer, %error, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                }
-            }
+        let Some(acceptor) = tls else {
+            return self.serve_sniffed(stream).await;
         };
-        if let Err(error) = result {
+        let peer = self.peer;
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
+                self.serve_h2(stream).await
+            }
+            Ok(Ok(stream)) => self.serve_sniffed(stream).await,
+            Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        }
+    }
+
+    /// Reads the first bytes (under the head timeout), then serves HTTP/2 prior knowledge with
+    /// hyper or anything else with the gateway's HTTP/1 loop, starting from those bytes.
+    async fn serve_sniffed<S>(self, mut stream: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let deadline = Instant::now() + h1::HEAD_TIMEOUT;
+        let mut buf = BytesMut::with_capacity(h1::READ_SIZE);
+        let peer = self.peer;
+        match tokio::time::timeout_at(deadline, sniff(&mut stream, &mut buf)).await {
+            Ok(Ok(Protocol::Http2)) => {
+                self.serve_h2(rewind::Rewind::new(buf.freeze(), stream))
+                    .await
+            }
+            Ok(Ok(Protocol::Http1)) => {
+                // HTTP/1 hears of the drain from `stop`; the HTTP/2 watcher would only make the
+                // graceful shutdown wait for this connection too.
+                drop(self.h2);
+                h1::serve(stream, buf, deadline, self.proxy, peer, self.stop).await
+            }
+            Ok(Err(error)) => tracing::debug!(%peer, %error, "connection ended before a request"),
+            Err(_) => tracing::debug!(%peer, "no request within the head timeout"),
+        }
+    }
+
+    async fn serve_h2<S>(self, stream: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (proxy, peer) = (self.proxy, self.peer);
+        let service = service_fn(move |request| proxy.clone().handle(request, peer));
+        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(stream), service);
+        if let Err(error) = self.h2.watch(conn).await {
             tracing::debug!(%peer, %error, "connection ended with an error");
         }
     }
 }
 
-/// HTTP/1.1 + h2c connections whose clients must send their headers within 30s (slowloris).
+/// Reads until the bytes are known to be, or not to be, the HTTP/2 preface.
+async fn sniff<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+) -> std::io::Result<Protocol> {
+    loop {
+        let seen = buf
+            .get(..buf.len().min(H2_PREFACE.len()))
+            .unwrap_or_default();
+        if !H2_PREFACE.starts_with(seen) {
+            return Ok(Protocol::Http1);
+        }
+        if seen.len() == H2_PREFACE.len() {
+            return Ok(Protocol::Http2);
+        }
+        if stream.read_buf(buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+}
+
+/// hyper HTTP/1.1 + h2c connections (admin port, mock provider) whose clients must send their
+/// headers within 30s (slowloris).
 pub(crate) fn connection_builder() -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
