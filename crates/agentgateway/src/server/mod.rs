@@ -11,6 +11,7 @@
 //! every request record — is the access log flushed.
 
 mod h1;
+pub(crate) use h1::find_end as find_head_end;
 mod rewind;
 
 use std::convert::Infallible;

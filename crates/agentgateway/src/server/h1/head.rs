@@ -50,7 +50,7 @@ pub(super) enum HeadError {
 /// The index just past the head's empty line, searching for it from `from` (a resume point the
 /// caller keeps between reads). The buffer must not start with empty lines (see
 /// [`leading_empty_lines`]).
-pub(super) fn find_end(buf: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn find_end(buf: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     loop {
         let newline = at + memchr::memchr(b'\n', buf.get(at..)?)?;

@@ -48,6 +48,8 @@ use head::{Head, HeadError, MAX_HEAD};
 use io::{lock, Io, Watch};
 use response::{Exchange, Out};
 
+/// Where an HTTP/1 head ends: the upstream client frames provider answers with it too.
+pub(crate) use head::find_end;
 pub(super) use io::READ_SIZE;
 
 /// A client must deliver a complete head within this long of the loop starting to wait for it.
