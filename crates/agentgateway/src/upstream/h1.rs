@@ -45,6 +45,8 @@ pub(super) struct Conn<S = Stream> {
     /// body twice per request.
     io: Box<S>,
     buf: BytesMut,
+    /// The request head being written, kept to be reused by the connection's next request.
+    out: Vec<u8>,
 }
 
 /// Why an exchange failed; `unanswered` says no byte of a response had arrived.
@@ -76,6 +78,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         Conn {
             io: Box::new(io),
             buf: BytesMut::new(),
+            out: Vec::new(),
         }
     }
 
@@ -101,11 +104,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         request: &Request<RequestBody>,
         host: &HeaderValue,
     ) -> Result<Head, ExchangeError> {
-        let head = encode_head(request, host);
-        let mut slices = Vec::with_capacity(1 + request.body().pieces().len());
-        slices.push(IoSlice::new(&head));
-        slices.extend(request.body().pieces().map(|piece| IoSlice::new(piece)));
-        let written = self.write_all(&mut slices).await;
+        encode_head(&mut self.out, request, host);
+        let pieces = request.body().pieces();
+        // A body is one piece, or three around an edit: slices on the stack, not a Vec.
+        let mut few = [IoSlice::new(&[]); 4];
+        let mut many = Vec::new();
+        let used = 1 + pieces.len();
+        let slices = if used <= few.len() {
+            let sources = std::iter::once(&self.out[..]).chain(pieces.map(|p| &p[..]));
+            for (slot, piece) in few.iter_mut().zip(sources) {
+                *slot = IoSlice::new(piece);
+            }
+            few.get_mut(..used).unwrap_or_default()
+        } else {
+            many.push(IoSlice::new(&self.out));
+            many.extend(pieces.map(|piece| IoSlice::new(piece)));
+            &mut many[..]
+        };
+        let written = write_all(&mut self.io, slices).await;
         written.map_err(|source| ExchangeError {
             source,
             unanswered: true,
@@ -117,17 +133,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 return Ok(head);
             }
         }
-    }
-
-    async fn write_all(&mut self, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-        while !slices.is_empty() {
-            let n = poll_fn(|cx| Pin::new(&mut self.io).poll_write_vectored(cx, slices)).await?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            IoSlice::advance_slices(&mut slices, n);
-        }
-        poll_fn(|cx| Pin::new(&mut self.io).poll_flush(cx)).await
     }
 
     async fn read_head(&mut self, head_only: bool) -> Result<Head, ExchangeError> {
@@ -213,6 +218,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 }
 
+/// Writes every slice, then flushes (a TLS stream may hold the last record back).
+async fn write_all<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    mut slices: &mut [IoSlice<'_>],
+) -> io::Result<()> {
+    while !slices.is_empty() {
+        let n = poll_fn(|cx| Pin::new(&mut *io).poll_write_vectored(cx, slices)).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut slices, n);
+    }
+    poll_fn(|cx| Pin::new(&mut *io).poll_flush(cx)).await
+}
+
 /// The body framing of a response (`None`: it has no body) and whether the connection may
 /// carry another request after it.
 fn framing(
@@ -265,21 +285,21 @@ fn invalid(message: impl Into<String>) -> io::Error {
 }
 
 /// `METHOD /path HTTP/1.1`, a `host`, the request's headers, and the body's `content-length`.
-fn encode_head(request: &Request<RequestBody>, host: &HeaderValue) -> Vec<u8> {
+fn encode_head(head: &mut Vec<u8>, request: &Request<RequestBody>, host: &HeaderValue) {
     let headers = request.headers();
-    let mut head = Vec::with_capacity(256 + headers.len() * 48);
+    head.clear();
     head.extend_from_slice(request.method().as_str().as_bytes());
     head.push(b' ');
     let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
     head.extend_from_slice(target.as_bytes());
     head.extend_from_slice(b" HTTP/1.1\r\n");
     if !headers.contains_key(header::HOST) {
-        push_field(&mut head, b"host", host.as_bytes());
+        push_field(head, b"host", host.as_bytes());
     }
     for (name, value) in headers {
         // Framing is this module's: the body's length, never a forwarded one.
         if name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING {
-            push_field(&mut head, name.as_str().as_bytes(), value.as_bytes());
+            push_field(head, name.as_str().as_bytes(), value.as_bytes());
         }
     }
     let length = request.body().len();
@@ -289,14 +309,9 @@ fn encode_head(request: &Request<RequestBody>, host: &HeaderValue) -> Vec<u8> {
     );
     if length > 0 || !bodiless {
         let mut digits = itoa::Buffer::new();
-        push_field(
-            &mut head,
-            b"content-length",
-            digits.format(length).as_bytes(),
-        );
+        push_field(head, b"content-length", digits.format(length).as_bytes());
     }
     head.extend_from_slice(b"\r\n");
-    head
 }
 
 fn push_field(head: &mut Vec<u8>, name: &[u8], value: &[u8]) {
